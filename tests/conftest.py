@@ -1,0 +1,55 @@
+"""Shared fixtures. ``tests/`` is not a package (the verl wheel ships a top-level ``tests``);
+pytest runs with ``--import-mode=importlib`` (see ``pytest.ini``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2's tokenizer (read once from the embedded GGUF) saved as an HF folder."""
+    from transformers import AutoTokenizer
+
+    from tsr_verl.models import find_gguf
+
+    gguf = find_gguf()
+    out = tmp_path_factory.mktemp("smollm2_tokenizer")
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
+    """A tiny random Llama (hidden 128, 4 heads -> head_dim 32) with SmolLM2's tokenizer."""
+    from tsr_verl.models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", tokenizer_dir=smollm2_tokenizer_dir)
+
+
+def python_subprocess_env(**extra: str) -> dict[str, str]:
+    """The test process's environment minus the CPU-launch variables, plus ``extra``."""
+    from tsr_verl.launch import CPU_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in CPU_ENV}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def subprocess_env():
+    return python_subprocess_env
+
+
+PYTHON = sys.executable

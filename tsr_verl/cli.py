@@ -1,0 +1,94 @@
+"""``tsr-verl``: the project's command line.
+
+Subcommands
+-----------
+``prepare-model``  convert the embedded SmolLM2-135M-Instruct into an HF folder (cached).
+``tiny-model``     write a tiny random-weight model for fast tests.
+``train``          run ``verl.trainer.main_ppo`` (``--device cpu`` adds the CPU overrides).
+``quickstart``     the README's main job: default model, short real veRL training on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_prepare_model(ns: argparse.Namespace) -> int:
+    from tsr_verl.models import prepare_default_model
+
+    path = prepare_default_model(ns.out, dtype=ns.dtype, force=ns.force)
+    print(path)
+    return 0
+
+
+def _cmd_tiny_model(ns: argparse.Namespace) -> int:
+    from tsr_verl.models import build_tiny_model
+
+    path = build_tiny_model(
+        ns.out,
+        hidden_size=ns.hidden_size,
+        num_heads=ns.num_heads,
+        num_layers=ns.num_layers,
+        seed=ns.seed,
+        force=ns.force,
+    )
+    print(path)
+    return 0
+
+
+def _cmd_train(ns: argparse.Namespace) -> int:
+    from tsr_verl import launch
+
+    return launch.run([a for a in ns.hydra_args if a != "--"], device=ns.device, dry_run=ns.dry_run)
+
+
+def _cmd_quickstart(ns: argparse.Namespace) -> int:
+    from tsr_verl.quickstart import run_quickstart
+
+    return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsr-verl", description="Trajectory-Search Rollouts for veRL")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare-model", help="convert the embedded SmolLM2-135M-Instruct to an HF folder")
+    p.add_argument("--out", type=Path, default=None, help="target folder (default: $TSR_VERL_CACHE/models/...)")
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"), help="saved weight dtype")
+    p.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
+    p.set_defaults(func=_cmd_prepare_model)
+
+    p = sub.add_parser("tiny-model", help="write a tiny random-weight Llama for tests")
+    p.add_argument("out", type=Path, help="target folder")
+    p.add_argument("--hidden-size", type=int, default=128, help="hidden size (head_dim = hidden/heads >= 32)")
+    p.add_argument("--num-heads", type=int, default=4, help="attention heads")
+    p.add_argument("--num-layers", type=int, default=2, help="decoder layers")
+    p.add_argument("--seed", type=int, default=0, help="weight init seed")
+    p.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
+    p.set_defaults(func=_cmd_tiny_model)
+
+    from tsr_verl.launch import add_arguments
+
+    p = sub.add_parser("train", help="run verl.trainer.main_ppo; args after -- go to Hydra")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("quickstart", help="the main job: a short real training run on the default model")
+    p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="where data, logs and metrics go")
+    p.add_argument("--steps", type=int, default=8, help="training steps")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu", help="where to train")
+    p.add_argument("--model", type=Path, default=None, help="HF model folder (default: the embedded SmolLM2)")
+    p.set_defaults(func=_cmd_quickstart)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return int(ns.func(ns) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
