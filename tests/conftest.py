@@ -20,13 +20,11 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2's tokenizer (read once from the embedded GGUF) saved as an HF folder."""
-    from transformers import AutoTokenizer
 
-    from tsr_verl.models import find_gguf
+    from tsr_verl.models import load_smollm2_tokenizer
 
-    gguf = find_gguf()
     out = tmp_path_factory.mktemp("smollm2_tokenizer")
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    load_smollm2_tokenizer().save_pretrained(out)
     return out
 
 

@@ -118,3 +118,17 @@ def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, 
 
     leftovers = _leftover_processes(since=started)
     assert not leftovers, f"Ray/vLLM processes survived the run: {leftovers}"
+
+
+def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subprocess_env):
+    # The README's main job, on a tiny model and one step (converting the default model: test_models.py).
+    out = tmp_path / "qs"
+    cmd = [sys.executable, "-m", "tsr_verl.cli", "quickstart", "--steps", "1", "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--model", str(tiny_model_dir)], env=subprocess_env(), capture_output=True, text=True, timeout=1500
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "reward mean  step 1:" in proc.stdout
+    assert (out / "train.log").stat().st_size > 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tsr_verl import launch
+from tsr_verl.supervise import supervised
 
 SMOKE_ARGS = ["data.train_files=/x/train.parquet", "data.val_files=/x/val.parquet", "actor_rollout_ref.model.path=/m"]
 
@@ -104,7 +105,7 @@ def test_supervised_leaves_no_detached_helper_behind(tmp_path):
     pid_file = tmp_path / "helper.pid"
     # The job starts a helper in its own session (as Ray's raylet does with workers) and exits.
     script = f"setsid sleep 300 & echo $! > {pid_file}; exit 0"
-    with launch.supervised(["bash", "-c", script], env=dict(os.environ), grace_s=1.0) as proc:
+    with supervised(["bash", "-c", script], env=dict(os.environ), grace_s=1.0) as proc:
         assert proc.wait(timeout=30) == 0
     helper = int(pid_file.read_text())
     assert not psutil.pid_exists(helper) or psutil.Process(helper).status() == psutil.STATUS_ZOMBIE

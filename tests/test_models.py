@@ -16,6 +16,7 @@ def test_tiny_model_loads_and_generates(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["hidden_size"] // config["num_attention_heads"] in models.VLLM_CPU_HEAD_SIZES
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == config["eos_token_id"]
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
     assert prompt.rstrip().endswith("<|im_start|>assistant")
@@ -60,7 +61,8 @@ def test_default_model_matches_the_gguf_it_came_from(tmp_path):
     assert "quantization_config" not in config
 
     tok = AutoTokenizer.from_pretrained(out)
-    assert tok.eos_token == "<|im_end|>"
+    assert (tok.bos_token, tok.eos_token, tok.pad_token) == ("<|im_start|>", "<|im_end|>", "<|im_end|>")
+    assert tok.eos_token_id == config["eos_token_id"]
     prompt = tok.apply_chat_template(
         [{"role": "user", "content": "Name one fruit."}], add_generation_prompt=True, tokenize=False
     )

@@ -2,7 +2,7 @@
 
 A veRL job is a Hydra config plus overrides. On a GPU nothing needs adding: the launcher passes
 your arguments through untouched. On a CPU-only machine stock veRL 0.9.1 needs ~20 overrides and
-~10 environment variables (see ``../shared/notes/cpu_stack.md`` and ``patches/README.md``); this
+~10 environment variables (why each: the comments below and ``patches/README.md``); this
 module owns that list so a user types one command and a recipe YAML stays the same on both::
 
     tsr-verl train --device cpu -- --config-path=$PWD/recipes/smoke/config --config-name=smoke \\
@@ -15,15 +15,13 @@ dropped, so every default here can be overridden from the command line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+
+from tsr_verl.supervise import supervised
 
 #: Environment the CPU path needs; a value already in the environment wins.
 CPU_ENV: dict[str, str] = {
@@ -104,7 +102,7 @@ def resolve_device(device: str) -> str:
     if device != "auto":
         return device
     smi = shutil.which("nvidia-smi")
-    if smi and subprocess.run([smi], capture_output=True).returncode == 0:
+    if smi and subprocess.run([smi], capture_output=True, timeout=30).returncode == 0:
         return "gpu"
     return "cpu"
 
@@ -149,80 +147,6 @@ def run(hydra_args: Sequence[str], device: str = "auto", dry_run: bool = False) 
     print(f"[tsr_verl] launching veRL main_ppo on {device}: {' '.join(cmd[3:])}", flush=True)
     with supervised(cmd, env=env) as proc:
         return proc.wait()
-
-
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``); False where unsupported.
-
-    Ray workers are children of the raylet, which exits before them when the driver shuts down;
-    without this they are re-parented to init and nobody waits for them.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(36, 1, 0, 0, 0) == 0  # 36 = PR_SET_CHILD_SUBREAPER
-
-
-def _collect_zombies() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-
-
-def _live_descendants() -> list[Any]:
-    import psutil
-
-    alive = []
-    for proc in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    return alive
-
-
-def reap(grace_s: float = 30.0) -> int:
-    """Give a finished job's helpers (Ray workers, vLLM engines) ``grace_s`` to exit, then kill them.
-
-    Returns how many processes had to be killed.
-    """
-    import psutil
-
-    deadline = time.monotonic() + grace_s
-    while True:
-        _collect_zombies()
-        left = _live_descendants()
-        if not left or time.monotonic() >= deadline:
-            break
-        time.sleep(0.5)
-    for proc in left:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(left, timeout=5)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    _collect_zombies()
-    return len(left)
-
-
-@contextlib.contextmanager
-def supervised(cmd: Sequence[str], grace_s: float = 30.0, **popen_kwargs: Any) -> Iterator[subprocess.Popen]:
-    """Run ``cmd``; when it ends (or on Ctrl-C) leave none of its Ray/vLLM processes behind."""
-    become_subreaper()
-    proc = subprocess.Popen(list(cmd), **popen_kwargs)
-    try:
-        yield proc
-    except BaseException:
-        proc.send_signal(signal.SIGINT)
-        raise
-    finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=60)
-        killed = reap(grace_s)
-        if killed:
-            print(f"[tsr_verl] stopped {killed} leftover Ray/vLLM process(es) of the job", flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

