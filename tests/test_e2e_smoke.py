@@ -128,7 +128,7 @@ def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subpr
         [*cmd, "--model", str(tiny_model_dir)], env=subprocess_env(), capture_output=True, text=True, timeout=1500
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert "reward mean  step 1:" in proc.stdout
+    assert "reward mean, steps 1: " in proc.stdout
     assert (out / "train.log").stat().st_size > 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1]

@@ -19,7 +19,9 @@ from typing import Any
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "smoke" / "config"
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
-_READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
+_READY = "ready to fit"
+#: Prompts per training step (each sampled rollout.n = 4 times by the smoke recipe).
+BATCH_PROMPTS = 8  # veRL's trainer logs "all initialize finished, ready to fit"
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -29,7 +31,16 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Path | None = None) -> int:
+def _mean_score(rows: list[dict[str, Any]]) -> float:
+    return sum(r["data"]["critic/score/mean"] for r in rows) / len(rows)
+
+
+def _span(rows: list[dict[str, Any]]) -> str:
+    first, last = rows[0]["step"], rows[-1]["step"]
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def run_quickstart(out_dir: Path, steps: int = 16, device: str = "cpu", model: Path | None = None) -> int:
     """Prepare model and data, train ``steps`` GRPO steps, print a summary; returns the exit code."""
     from tqdm import tqdm
 
@@ -43,7 +54,8 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = Path(model).resolve() if model else prepare_default_model()
-    train, val = prepare_data(out_dir / "data")
+    # One epoch of exactly `steps` batches: veRL stops at the end of the data (total_epochs=1).
+    train, val = prepare_data(out_dir / "data", n_train=steps * BATCH_PROMPTS)
     metrics_path, log_path = out_dir / "metrics.jsonl", out_dir / "train.log"
     metrics_path.unlink(missing_ok=True)
     hydra_args = [
@@ -53,9 +65,9 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
         f"data.val_files={val}",
         f"actor_rollout_ref.model.path={model_path}",
         f"trainer.total_training_steps={steps}",
-        "data.train_batch_size=8",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
-        "actor_rollout_ref.actor.optim.lr=2e-6",
+        f"data.train_batch_size={BATCH_PROMPTS}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH_PROMPTS}",
+        "actor_rollout_ref.actor.optim.lr=1e-5",
         "trainer.logger=[console,file]",
         f"trainer.default_local_dir={out_dir / 'checkpoints'}",
         "hydra.run.dir=" + str(out_dir / "hydra"),
@@ -77,9 +89,11 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
         for line in proc.stdout:
             log.write(line)
             if _READY in line:
-                bar.set_description("training (step 1 includes warm-up)")
+                bar.reset()  # ETA from training steps only, not from start-up
+                bar.set_description("training (the first step warms vLLM up)")
             step = _STEP_RE.search(line)
             if step:
+                bar.set_description("training")
                 score = _SCORE_RE.search(line)
                 bar.update(int(step.group(1)) - bar.n)
                 if score:
@@ -91,11 +105,13 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     if rc != 0 or not rows:
         print(f"[tsr_verl] training failed (exit {rc}); the end of {log_path} says why")
         return rc or 1
-    first, last = rows[0]["data"], rows[-1]["data"]
-    print(f"[tsr_verl] done in {elapsed / 60:.1f} min: {len(rows)} steps")
+    window = max(1, len(rows) // 4)
+    early, late = rows[:window], rows[-window:]
+    print(f"[tsr_verl] done in {elapsed / 60:.1f} min: {len(rows)} of {steps} steps")
     print(
-        f"  reward mean  step 1: {first['critic/score/mean']:.3f}   step {rows[-1]['step']}: {last['critic/score/mean']:.3f}"
+        f"  reward mean, steps {_span(early)}: {_mean_score(early):.3f}   steps {_span(late)}: {_mean_score(late):.3f}"
     )
-    print(f"  rollout/actor prob. correlation (weight sync): {last['training/rollout_actor_probs_pearson_corr']:.4f}")
+    corr = rows[-1]["data"]["training/rollout_actor_probs_pearson_corr"]
+    print(f"  rollout/actor prob. correlation (weight sync): {corr:.4f}")
     print(f"  metrics: {metrics_path}\n  log:     {log_path}")
     return 0
