@@ -79,8 +79,8 @@ def test_gpu_jobs_are_untouched_without_the_cpu_environment(subprocess_env):
         from verl.utils.device import get_device_name
         from verl.plugin.platform.platform_manager import PlatformRegistry
         print(get_device_name(), "cpu" in PlatformRegistry.registered_names(),
-              getattr(dist.init_process_group, "_tsr_verl_dedupe", False),
-              getattr(importlib.metadata.version, "_tsr_verl_alias", False))
+              getattr(dist.init_process_group, "_tsr_verl_patched", False),
+              getattr(importlib.metadata.version, "_tsr_verl_patched", False))
         """,
         subprocess_env(),
     )

