@@ -20,7 +20,6 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2's tokenizer (read once from the embedded GGUF) saved as an HF folder."""
-
     from tsr_verl.models import load_smollm2_tokenizer
 
     out = tmp_path_factory.mktemp("smollm2_tokenizer")

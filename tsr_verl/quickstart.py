@@ -19,9 +19,9 @@ from typing import Any
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "smoke" / "config"
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
-_READY = "ready to fit"
+_READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
 #: Prompts per training step (each sampled rollout.n = 4 times by the smoke recipe).
-BATCH_PROMPTS = 8  # veRL's trainer logs "all initialize finished, ready to fit"
+BATCH_PROMPTS = 8
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -20,11 +20,7 @@ from typing import Any
 
 
 def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``); False where unsupported.
-
-    Ray workers are children of the raylet, which exits before them when the driver shuts down;
-    without this they are re-parented to init and nobody waits for them.
-    """
+    """Adopt orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``); False where unsupported."""
     if not sys.platform.startswith("linux"):
         return False
     import ctypes
