@@ -38,7 +38,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check tsr_verl patches tests
+	$(PY) -m ruff check tsr_verl patches tests benchmarks
 
 clean-venv:
 	rm -rf $(VENV)

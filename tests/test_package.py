@@ -68,3 +68,19 @@ def test_cli_help_lists_subcommands(subprocess_env):
     assert out.returncode == 0, out.stderr
     for sub in ("prepare-model", "tiny-model", "train", "quickstart"):
         assert sub in out.stdout
+
+
+def test_envs_and_search_import_nothing_from_verl_vllm_or_torch(subprocess_env):
+    """The layer rule: the pure layers stay usable (and fast to import) without the ML stack."""
+    code = (
+        "import pkgutil, importlib, sys\n"
+        "import tsr_verl.envs, tsr_verl.search\n"
+        "for pkg in (tsr_verl.envs, tsr_verl.search):\n"
+        "    for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'verl', 'vllm', 'torch', 'transformers', 'ray'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

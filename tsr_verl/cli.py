@@ -6,11 +6,13 @@ Subcommands
 ``tiny-model``     write a tiny random-weight model for fast tests.
 ``train``          run ``verl.trainer.main_ppo`` (``--device cpu`` adds the CPU overrides).
 ``quickstart``     the README's main job: default model, short real veRL training on CPU.
+``make-data``      write train/val/test parquet episodes of an environment for veRL.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +53,36 @@ def _cmd_quickstart(ns: argparse.Namespace) -> int:
     return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model)
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    """``key=value`` with ``value`` parsed as JSON when possible (``dim_room=[8,8]``, ``p=0.9``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _cmd_make_data(ns: argparse.Namespace) -> int:
+    from tsr_verl.envs.datasets import write_splits
+    from tsr_verl.envs.parsing import ParseConfig
+
+    sizes = {"train": ns.train, "val": ns.val, "test": ns.test}
+    parse = ParseConfig(max_actions_per_turn=ns.max_actions_per_turn, action_sep=ns.action_sep)
+    try:
+        paths = write_splits(
+            ns.out, ns.env, dict(ns.set), {k: v for k, v in sizes.items() if v}, dict(ns.seed_start),
+            max_actions=ns.max_actions, parse=parse,
+        )  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        print(f"tsr-verl make-data: error: {exc}", file=sys.stderr)
+        return 2
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsr-verl", description="Trajectory-Search Rollouts for veRL")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu", help="where to train")
     p.add_argument("--model", type=Path, default=None, help="HF model folder (default: the embedded SmolLM2)")
     p.set_defaults(func=_cmd_quickstart)
+
+    p = sub.add_parser("make-data", help="write train/val/test parquet episodes of an environment")
+    p.add_argument("env", help="environment name (sokoban, frozenlake, a registered name or module:Class)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for <split>.parquet and manifest.json")
+    p.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="env config field, value parsed as JSON if possible (repeatable), e.g. dim_room=[8,8]")
+    p.add_argument("--train", type=int, default=1024, help="training episodes (0 to skip the split)")
+    p.add_argument("--val", type=int, default=128, help="validation episodes (0 to skip)")
+    p.add_argument("--test", type=int, default=256, help="test episodes (0 to skip)")
+    p.add_argument("--seed-start", type=_key_value, action="append", default=[], metavar="SPLIT=SEED",
+                   help="first seed of a split (defaults: train=0, val=1000000, test=2000000); ranges must not overlap")
+    p.add_argument("--max-actions", type=int, default=10, help="action budget per episode shown in the prompt")
+    p.add_argument("--max-actions-per-turn", type=int, default=2, help="actions allowed in one answer")
+    p.add_argument("--action-sep", default="||", help="separator between actions in one answer")
+    p.set_defaults(func=_cmd_make_data)  # fmt: skip
     return parser
 
 

@@ -9,10 +9,10 @@ gradient is not identically zero. It is a plumbing check, not a benchmark; the T
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from tsr_verl.io import write_parquet
 
 CATEGORIES = (
     "animal", "colour", "fruit", "vegetable", "country", "city", "planet", "metal", "tree",
@@ -36,23 +36,6 @@ def make_rows(n: int, seed_offset: int = 0) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Write ``rows`` to ``path`` atomically (temporary file + rename)."""
-    import pandas as pd
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        pd.DataFrame(rows).to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def prepare_data(out_dir: Path, n_train: int = 64, n_val: int = 16) -> tuple[Path, Path]:

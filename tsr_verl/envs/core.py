@@ -1,0 +1,206 @@
+"""The text-environment protocol that every tsr_verl environment implements.
+
+A ``TextEnv`` is a single-agent, turn-based game whose observations are text and whose actions
+are words from a fixed vocabulary (``Up``, ``Left``, ...). It follows Gymnasium's ``step``
+contract, with three differences that TSR needs:
+
+* ``reset(seed)`` returns the observation text only; the seed is mandatory, because every
+  episode of a dataset row must be reproducible from its seed alone.
+* ``fork(rng=...)`` returns an independent copy of the *current* state, cheaply: mutable state
+  (a few small numpy arrays) is copied, immutable parts (walls, maps, lookup tables) are
+  shared. Search strategies step forks to score candidate actions without touching the real
+  episode. Rebuilding from the seed and replaying the history (TSR_RAGEN's approach) costs
+  2-4 orders of magnitude more; see ``benchmarks/envs.py``.
+* every env owns its ``numpy.random.Generator`` (``self.rng``); nothing touches global RNGs,
+  so many envs can run concurrently in one process.
+
+Stochastic environments and forks
+---------------------------------
+``fork(rng="independent")`` (the default) gives the fork a fresh generator spawned from the
+parent's seed sequence: its random outcomes (e.g. FrozenLake slips) are reproducible but do not
+reveal what will happen in the real episode. ``fork(rng="copy")`` copies the generator state, so
+the fork "peeks" at the real future; search code must only use it when explicitly asked to.
+
+``terminated`` vs ``truncated`` (as in Gymnasium): ``terminated`` means the game reached a
+terminal state (solved, fell into a hole); ``truncated`` means an external limit (``max_steps``)
+stopped it. Success is ``terminated`` with the goal reached (``env.success``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
+
+import numpy as np
+
+ForkRng = Literal["independent", "copy"]
+FORK_RNG_MODES: tuple[str, ...] = ("independent", "copy")
+EnvT = TypeVar("EnvT", bound="TextEnv")
+ConfigT = TypeVar("ConfigT")
+
+
+class StepResult(NamedTuple):
+    """What ``TextEnv.step`` returns (Gymnasium's five-tuple with a text observation)."""
+
+    observation: str
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+class TextEnv(ABC):
+    """Base class of all text environments. Subclasses implement the abstract methods and
+    ``_copy_mutable_state``; everything else (fork, RNG handling) is shared.
+
+    Class attributes a subclass sets:
+        name: registry name (``"sokoban"``).
+        actions: the action vocabulary, canonical spelling; parsing is case-insensitive.
+    """
+
+    name: ClassVar[str] = ""
+    actions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self.seed: int | None = None
+        self._rng: np.random.Generator | None = None
+        self._rng_key: tuple[int, tuple[int, ...]] | None = None  # (entropy, spawn key) of a lazy rng
+        self._forks_made = 0
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This env's generator. Independent forks create theirs on first use (most forks of a
+        deterministic env never draw), from the same seed sequence numpy's ``spawn`` would use."""
+        if self._rng is None:
+            if self._rng_key is None:
+                self._rng = np.random.default_rng()
+            else:
+                entropy, key = self._rng_key
+                self._rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
+        return self._rng
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self._rng, self._rng_key = value, None
+
+    # --- the API ---------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def instructions(self) -> str:
+        """Rules of the game for the system prompt: goal, symbols, what each action does."""
+
+    @abstractmethod
+    def reset(self, seed: int) -> str:
+        """Start the episode determined by ``seed`` and return the first observation.
+
+        Implementations must call ``self._seed_rng(seed)`` first and draw all randomness from
+        ``self.rng``."""
+
+    @abstractmethod
+    def step(self, action: str) -> StepResult:
+        """Apply one action (a canonical word from ``actions``) and return the outcome.
+
+        Raises ``ValueError`` for a word outside the vocabulary (parse text with
+        ``tsr_verl.envs.parsing`` first) and ``RuntimeError`` after the episode has ended."""
+
+    @abstractmethod
+    def render(self) -> str:
+        """The current state as text (the observation the policy sees)."""
+
+    @property
+    @abstractmethod
+    def success(self) -> bool:
+        """Whether the goal has been reached."""
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """Whether the episode has ended (terminated or truncated); ``step`` then raises."""
+
+    def fork(self: EnvT, rng: ForkRng = "independent") -> EnvT:
+        """Return an independent copy of the current state.
+
+        Args:
+            rng: ``"independent"`` gives the fork a new generator spawned from this env's seed
+                sequence (reproducible, but uncorrelated with this env's future draws);
+                ``"copy"`` duplicates the generator state, so the fork sees the same future
+                random outcomes as this env ("peeking"; only for explicit, logged use).
+        """
+        if rng not in FORK_RNG_MODES:
+            raise ValueError(f"fork(rng={rng!r}): expected one of {FORK_RNG_MODES}")
+        child = self.__class__.__new__(self.__class__)  # shallow copy, without copy.copy's overhead
+        child.__dict__.update(self.__dict__)
+        child._copy_mutable_state()
+        child._forks_made = 0
+        if rng == "copy":
+            child.rng = copy.deepcopy(self.rng)
+        else:
+            # Child i of this env's seed sequence (what numpy's spawn() gives), created lazily.
+            # Only a fork counter advances; this env's own stream is never touched.
+            entropy, key = self._rng_key or (self.seed if self.seed is not None else 0, ())
+            child._rng, child._rng_key = None, (entropy, key + (self._forks_made,))
+            self._forks_made += 1
+        return child
+
+    # --- helpers for subclasses ---------------------------------------------------------------
+    @abstractmethod
+    def _copy_mutable_state(self) -> None:
+        """Called on a shallow copy by ``fork``: replace every mutable attribute the episode
+        changes (arrays, lists, dicts) with a copy. Immutable parts stay shared."""
+
+    def _seed_rng(self, seed: int) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"{self.name}.reset: seed must be a non-negative int, got {seed!r}")
+        self.seed = int(seed)
+        self._rng, self._rng_key, self._forks_made = None, (self.seed, ()), 0
+
+    def _check_action(self, action: str) -> None:
+        if action not in self.actions:
+            raise ValueError(f"{self.name}.step: unknown action {action!r}; valid: {', '.join(self.actions)}")
+        if self.done:
+            raise RuntimeError(f"{self.name}.step: the episode has ended; call reset(seed) first")
+
+
+def build_config(config_cls: type[ConfigT], env_name: str, overrides: dict[str, Any]) -> ConfigT:
+    """``config_cls(**overrides)`` with an error that names the env and the valid keys."""
+    valid = [f.name for f in fields(config_cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(f"{env_name}: unknown config key(s) {unknown}; valid keys: {valid}")
+    return config_cls(**overrides)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Everything needed to recreate one episode: what a dataset row carries to the agent loop."""
+
+    name: str
+    """Registry name of the environment (``tsr_verl.envs.make``)."""
+    seed: int
+    """Episode seed passed to ``reset``."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the env constructor (its config dataclass fields)."""
+
+    def to_row(self) -> dict[str, Any]:
+        """The form stored in parquet: ``config`` as a JSON string, so that values such as
+        ``None`` and nested lists survive Arrow's struct typing unchanged."""
+        return {"name": self.name, "seed": self.seed, "config": json.dumps(self.config, sort_keys=True)}
+
+    @classmethod
+    def from_row(cls, data: Any) -> EnvSpec:
+        """Parse a spec from a dataset row (``to_row`` output or a plain dict); the error names
+        what is wrong."""
+        if not isinstance(data, dict) or "name" not in data or "seed" not in data:
+            raise ValueError(f"env spec must be a dict with 'name', 'seed' and optional 'config', got {data!r}")
+        config = data.get("config") or {}
+        if isinstance(config, str):
+            try:
+                config = json.loads(config)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"env spec 'config' is not valid JSON: {config!r}") from exc
+        if not isinstance(config, dict):
+            raise ValueError(f"env spec 'config' must be a mapping, got {config!r}")
+        return cls(name=str(data["name"]), seed=int(data["seed"]), config=dict(config))

@@ -1,0 +1,182 @@
+"""Data types shared by the search driver, strategies and scorers.
+
+The driver talks to the policy only through a ``Proposer``: an async callable that, given the
+conversation so far, returns ``k`` candidate assistant turns in one concurrent batch. The veRL
+agent loop supplies one backed by the vLLM server; tests supply scripted ones. Candidates carry
+the proposer's own token ids and log-probs, which the driver passes through untouched: the kept
+path is trained with exactly the tokens and log-probs the policy produced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from tsr_verl.envs.parsing import ParsedTurn
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed assistant turn."""
+
+    text: str
+    """Decoded text; the env parser reads it."""
+    token_ids: tuple[int, ...] = ()
+    """The generated token ids (what training uses)."""
+    logprobs: tuple[float, ...] = ()
+    """The proposer's log-prob of each generated token."""
+    extra: Any = None
+    """Anything else the proposer wants back (e.g. stop reason); never inspected."""
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One committed turn of a path: the chosen candidate and what the env did with it."""
+
+    candidate: Candidate
+    parsed: ParsedTurn
+    executed: tuple[str, ...]
+    """Actions actually stepped (budget and episode end can cut the parsed list)."""
+    reward: float
+    """Env reward of the turn including the format penalty."""
+    terminated: bool
+    truncated: bool
+    observation: str
+    """Env observation after the turn."""
+    feedback: Message | None
+    """The user message opening the next turn; ``None`` when the episode ended here."""
+    score: float | None = None
+    """The search score that selected this candidate (``None`` when nothing was scored)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """The conversation of one path: initial messages plus committed turns.
+
+    A token-level proposer rebuilds its prompt as ``tokenize(messages)`` followed, per turn, by
+    ``turn.candidate.token_ids`` and the tokens of ``turn.feedback``."""
+
+    messages: tuple[Message, ...]
+    turns: tuple[TurnRecord, ...] = ()
+    key: str = ""
+    """Stable id of the episode (e.g. for sticky routing to one inference server)."""
+
+    def chat(self) -> list[Message]:
+        """The full message list, ending with the user message the next turn answers."""
+        out = list(self.messages)
+        for turn in self.turns:
+            out.append({"role": "assistant", "content": turn.candidate.text})
+            if turn.feedback is not None:
+                out.append(turn.feedback)
+        return out
+
+    def extend(self, turn: TurnRecord) -> Context:
+        return Context(self.messages, self.turns + (turn,), self.key)
+
+
+class Proposer(Protocol):
+    """``await propose(context, k, greedy=False)`` -> ``k`` candidates for the next turn.
+
+    Must return exactly ``k`` candidates, generated concurrently (one batch); ``greedy=True``
+    asks for deterministic decoding (used by lookahead simulation when configured)."""
+
+    async def __call__(self, context: Context, k: int, *, greedy: bool = False) -> Sequence[Candidate]: ...
+
+
+@dataclass
+class SearchCost:
+    """What a search spent; returned with every result and logged as training metrics."""
+
+    proposal_calls: int = 0
+    """Calls to the proposer (each a concurrent batch)."""
+    proposals: int = 0
+    """Candidates proposed, including lookahead simulation turns."""
+    tokens_generated: int = 0
+    """Tokens of all proposed candidates."""
+    tokens_kept: int = 0
+    """Tokens of the returned best trajectory (the rest was search overhead)."""
+    env_steps: int = 0
+    """Env ``step`` calls on forks and on the committed paths."""
+    forks: int = 0
+    """Env ``fork`` calls."""
+    proposer_time_s: float = 0.0
+    """Wall time spent awaiting the proposer (minus env work done meanwhile)."""
+    env_time_s: float = 0.0
+    """Time spent in env forks/steps and scorers."""
+    peeked: bool = False
+    """Whether scoring used ``fork(rng="copy")``, i.e. saw the real episode's random future."""
+
+    def metrics(self, prefix: str = "tsr/") -> dict[str, float]:
+        return {prefix + k: float(v) for k, v in asdict(self).items()}
+
+
+class EnvTimer:
+    """Context manager adding elapsed time to ``cost.env_time_s``."""
+
+    def __init__(self, cost: SearchCost) -> None:
+        self.cost = cost
+
+    def __enter__(self) -> EnvTimer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cost.env_time_s += time.perf_counter() - self.start
+
+
+@dataclass
+class TreeNode:
+    """One node of the recorded search tree (for dumps and visualisation; not for training)."""
+
+    id: int
+    parent: int | None
+    turn: int
+    text: str
+    score: float | None
+    value: float
+    """Ranking key used by beam selection (path return before the turn + score)."""
+    reward: float
+    done: bool
+    kept: bool = False
+    """Survived the beam selection of its turn."""
+    chosen: bool = False
+    """Lies on a returned trajectory."""
+
+
+@dataclass
+class Trajectory:
+    """A committed path from the initial prompt to the end of the episode."""
+
+    context: Context
+    total_return: float
+    """Sum of the turn rewards on the real (committed) env."""
+    success: bool
+    end_reason: str
+    """``terminated``, ``truncated``, ``max_turns`` or ``max_actions``."""
+    node_id: int | None = None
+
+    @property
+    def turns(self) -> tuple[TurnRecord, ...]:
+        return self.context.turns
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(t.candidate.token_ids) for t in self.turns)
+
+
+@dataclass
+class SearchResult:
+    """Trajectories best first (``trajectories[0]`` is what training uses by default)."""
+
+    trajectories: list[Trajectory]
+    cost: SearchCost
+    tree: list[TreeNode] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Trajectory:
+        return self.trajectories[0]
