@@ -62,5 +62,7 @@ setup(
         "console_scripts": ["tsr-verl = tsr_verl.cli:main"],
         # Loaded by every vLLM process; a no-op unless TSR_VERL_CPU=1 (see patches/README.md).
         "vllm.general_plugins": ["tsr_verl_cpu_linear = tsr_verl_patches.vllm_cpu_linear:register"],
+        # Loaded by `import verl` in every process: registers the tsr_agent / tsr_eval agent loops.
+        "verl.plugins": ["tsr = tsr_verl.plugin"],
     },
 )

@@ -50,3 +50,29 @@ def subprocess_env():
 
 
 PYTHON = sys.executable
+
+
+RAY_DAEMONS = ("raylet", "gcs_server", "dashboard", "vllm", "ray::")
+
+
+def leftover_processes(since: float) -> list[str]:
+    """Ray/vLLM processes created after ``since`` that are still alive."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
+        try:
+            if proc.info["create_time"] < since:
+                continue
+            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
+            if any(tag in text for tag in RAY_DAEMONS):
+                found.append(f"{proc.pid}: {text[:120]}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture
+def leftovers():
+    """``leftovers(since)`` lists Ray/vLLM processes a test left behind."""
+    return leftover_processes

@@ -16,27 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
-
-RAY_DAEMONS = ("raylet", "gcs_server", "dashboard", "vllm", "ray::")
-
-
-def _leftover_processes(since: float) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
-        try:
-            if proc.info["create_time"] < since:
-                continue
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-            if any(tag in text for tag in RAY_DAEMONS):
-                found.append(f"{proc.pid}: {text[:120]}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
 
 def _next_token_probs(model_dir: Path, state_dict: dict | None, text: str):
     import torch
@@ -74,7 +56,7 @@ def peaked_tiny_model(tmp_path_factory, smollm2_tokenizer_dir):
     )
 
 
-def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, subprocess_env):
+def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, subprocess_env, leftovers):
     from tsr_verl.smoke_task import prepare_data
 
     train, val = prepare_data(tmp_path / "data", n_train=16, n_val=4)
@@ -94,6 +76,9 @@ def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, 
     (tmp_path / "train.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
+    # A job that does not ask for TSR keeps veRL's default loop (the plugin only adds names).
+    assert "'default_agent_loop': 'single_turn_agent'" in proc.stdout + proc.stderr
+    assert "tsr/" not in metrics.read_text()
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     for row in rows:
@@ -116,19 +101,27 @@ def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, 
     assert reported_corr > 0.99, reported_corr
     assert 1 - reported_corr < 0.5 * (1 - stale_corr), (reported_corr, stale_corr)
 
-    leftovers = _leftover_processes(since=started)
-    assert not leftovers, f"Ray/vLLM processes survived the run: {leftovers}"
+    survivors = leftovers(started)
+    assert not survivors, f"Ray/vLLM processes survived the run: {survivors}"
 
 
-def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subprocess_env):
-    # The README's main job, on a tiny model and one step (converting the default model: test_models.py).
+def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subprocess_env, leftovers):
+    # The README's main job (TSR on FrozenLake) on a tiny model and one step; converting the
+    # default model is covered by test_models.py.
     out = tmp_path / "qs"
     cmd = [sys.executable, "-m", "tsr_verl.cli", "quickstart", "--steps", "1", "--out", str(out)]
+    started = time.time()
     proc = subprocess.run(
         [*cmd, "--model", str(tiny_model_dir)], env=subprocess_env(), capture_output=True, text=True, timeout=1500
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert "reward mean, steps 1: " in proc.stdout
+    assert "eval success (policy alone, 16 maps): before " in proc.stdout
+    assert "search cost per episode: " in proc.stdout
     assert (out / "train.log").stat().st_size > 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1]
+    steps = {r["step"]: r["data"] for r in rows}
+    assert sorted(steps) == [0, 1]  # validation before training (step 0) and the training step
+    assert steps[1]["tsr/proposals"] == 2 * steps[1]["tsr/num_turns"]  # best-of-2 every turn
+    assert "val-aux/tsr_verl/frozenlake/success/mean@1" in steps[0]
+    assert steps[1]["tsr_filter/groups_kept"] == 2 and steps[1]["tsr_filter/groups_before"] == 4
+    assert leftovers(started) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
+import time
 
 import pytest
 
@@ -109,3 +111,25 @@ def test_supervised_leaves_no_detached_helper_behind(tmp_path):
         assert proc.wait(timeout=30) == 0
     helper = int(pid_file.read_text())
     assert not psutil.pid_exists(helper) or psutil.Process(helper).status() == psutil.STATUS_ZOMBIE
+
+
+def test_sigterm_to_the_launcher_stops_the_job_and_its_helpers(tmp_path, subprocess_env):
+    import psutil
+
+    pid_file = tmp_path / "pids"
+    job = f"setsid sleep 300 & echo $! >> {pid_file}; sleep 300 & echo $! >> {pid_file}; wait"
+    launcher = textwrap.dedent(
+        f"""
+        from tsr_verl.supervise import supervised
+        with supervised(["bash", "-c", {job!r}], grace_s=1.0) as proc:
+            proc.wait()
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", launcher], env=subprocess_env())
+    deadline = time.monotonic() + 30
+    while (not pid_file.exists() or len(pid_file.read_text().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    parent.terminate()
+    assert parent.wait(timeout=120) == 143
+    for pid in map(int, pid_file.read_text().split()):
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

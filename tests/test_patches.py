@@ -127,3 +127,31 @@ def test_vllm_plugin_keeps_live_weights_for_in_place_sync(subprocess_env):
         subprocess_env(TSR_VERL_CPU="1", VLLM_TARGET_DEVICE="cpu"),
     )
     assert out.strip().endswith("ok")
+
+
+def test_critic_loads_with_sdpa_on_cpu(subprocess_env, tiny_model_dir):
+    """veRL's value-head loader asks for flash-attention (absent on CPU); the patch loads sdpa."""
+    code = textwrap.dedent(
+        f"""
+        import torch, transformers
+        from transformers import AutoConfig
+        import verl.utils.model as vm
+        cfg = AutoConfig.from_pretrained({str(tiny_model_dir)!r}); cfg.num_labels = 1
+        try:
+            vm.load_valuehead_model({str(tiny_model_dir)!r}, torch.float32, cfg, False)
+            print("unpatched: loaded")
+        except BaseException as exc:
+            print("unpatched: failed")
+        import tsr_verl_patches.verl_cpu_platform  # noqa: F401
+        before = transformers.AutoModelForTokenClassification.__dict__.get("from_pretrained")
+        model = vm.load_valuehead_model({str(tiny_model_dir)!r}, torch.float32, cfg, False)
+        print(type(model).__name__, model.config._attn_implementation)
+        print("restored", transformers.AutoModelForTokenClassification.__dict__.get("from_pretrained") is before)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "unpatched: failed"  # the problem is real
+    assert lines[1] == "LlamaForTokenClassification sdpa"
+    assert lines[2] == "restored True"

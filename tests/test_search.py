@@ -314,3 +314,16 @@ def test_search_beats_naive_with_the_same_random_policy(name, cfg, scorer):
         means[strategy] = float(np.mean(returns))
     assert means["best_of_n"] > means["naive"] and means["beam"] > means["naive"]
     assert means["lookahead"] > means["naive"], means
+
+
+def test_budget_hook_ends_paths_and_stops_simulation():
+    async def one_turn_only(context: Context) -> bool:
+        return len(context.turns) < 1
+
+    proposer = ScriptedProposer(("A", "B", "C"))
+    driver = SearchDriver(proposer, SearchConfig(strategy="lookahead", num_candidates=3, lookahead_depth=2),
+                          EpisodeConfig(max_turns=3))  # fmt: skip
+    driver.has_budget = one_turn_only
+    result = asyncio.run(driver.run(tree(trap, 3)))
+    assert len(result.best.turns) == 1 and result.best.end_reason == "budget"
+    assert not any(greedy for *_, greedy in proposer.calls)  # no simulation beyond the budget

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="the main job: a short real training run on the default model")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="where data, logs and metrics go")
-    p.add_argument("--steps", type=int, default=16, help="training steps")
+    p.add_argument("--steps", type=int, default=8, help="training steps")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu", help="where to train")
     p.add_argument("--model", type=Path, default=None, help="HF model folder (default: the embedded SmolLM2)")
     p.set_defaults(func=_cmd_quickstart)

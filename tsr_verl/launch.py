@@ -136,6 +136,12 @@ def run(hydra_args: Sequence[str], device: str = "auto", dry_run: bool = False) 
     """Launch ``main_ppo``; returns its exit code. ``dry_run`` prints the command instead."""
     device = resolve_device(device)
     cmd, env = build_command(hydra_args, device)
+    from tsr_verl.preflight import check_job
+
+    problem = check_job(cmd[3:])
+    if problem:
+        print(f"[tsr_verl] not launching: {problem}", file=sys.stderr)
+        return 2
     if dry_run:
         changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
         for key, value in sorted(changed.items()):

@@ -1,10 +1,12 @@
-"""The README's main job: a short, real veRL training run on the embedded default model.
+"""The README's main job: a short, real TSR training run on the embedded default model.
 
-Today (before the TSR agent loop lands) this is the smoke recipe: GRPO on a trivial single-turn
-task (``tsr_verl/smoke_task.py``) with SmolLM2-135M-Instruct, through stock
-``verl.trainer.main_ppo`` -- vLLM rollout server, FSDP2 actor, weight sync -- on the CPU.
-veRL's own console output goes to ``<out>/train.log``; the terminal shows a progress bar and a
-summary, and every metric is in ``<out>/metrics.jsonl`` (veRL's file logger).
+GRPO + TSR per-turn best-of-N on slippery FrozenLake with SmolLM2-135M-Instruct, on the CPU,
+through the FrozenLake recipe (``recipes/frozenlake``) and stock ``verl.trainer.main_ppo``: vLLM
+rollout server, the ``tsr_agent`` loop searching every turn, StarPO-S instance filtering, FSDP2
+actor, weight sync. Validation runs the policy alone (``tsr_eval``, no search) before and after
+training, so the printed success rates measure the policy, not the search.
+veRL's console output goes to ``<out>/train.log``; the terminal shows a progress bar and a
+summary; every metric is in ``<out>/metrics.jsonl`` (veRL's file logger).
 """
 
 from __future__ import annotations
@@ -16,12 +18,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "smoke" / "config"
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "frozenlake" / "config"
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
 _READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
-#: Prompts per training step (each sampled rollout.n = 4 times by the smoke recipe).
-BATCH_PROMPTS = 8
+_VAL_PREFIX = "val-aux/tsr_verl/frozenlake/"
+GROUPS = 4
+"""Prompt groups (FrozenLake maps) per training step."""
+GROUP_SIZE = 4
+"""Episodes per group (GRPO group size, ``rollout.n``); each is its own TSR search."""
+CANDIDATES = 2
+"""M: candidate answers proposed and scored per turn (best-of-N)."""
+VAL_EPISODES = 16
+"""Validation episodes (no search), played before and after training."""
+ENV_CONFIG = {"size": 4, "p": 0.8, "is_slippery": True, "success_rate": 0.8}
+"""TSR's FrozenLake setting: 4x4, 80% frozen tiles, the intended move succeeds with probability 0.8."""
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -31,22 +42,58 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _mean_score(rows: list[dict[str, Any]]) -> float:
-    return sum(r["data"]["critic/score/mean"] for r in rows) / len(rows)
-
-
 def _span(rows: list[dict[str, Any]]) -> str:
     first, last = rows[0]["step"], rows[-1]["step"]
     return str(first) if first == last else f"{first}-{last}"
 
 
-def run_quickstart(out_dir: Path, steps: int = 16, device: str = "cpu", model: Path | None = None) -> int:
-    """Prepare model and data, train ``steps`` GRPO steps, print a summary; returns the exit code."""
+def _val(rows: list[dict[str, Any]], key: str) -> list[float]:
+    """A validation metric (``val-aux/tsr_verl/frozenlake/<key>/mean@1``) at each validation."""
+    name = _VAL_PREFIX + key + "/mean@1"
+    return [r["data"][name] for r in rows if name in r["data"]]
+
+
+def hydra_args(out_dir: Path, data_dir: Path, model_path: Path, steps: int) -> list[str]:
+    """The job: the FrozenLake recipe, its CPU size, best-of-N, StarPO-S filtering."""
+    return [
+        f"--config-path={RECIPE_DIR}",
+        "--config-name=tsr_frozenlake",
+        f"data.train_files={data_dir / 'train.parquet'}",
+        f"data.val_files={data_dir / 'val.parquet'}",
+        f"actor_rollout_ref.model.path={model_path}",
+        "actor_rollout_ref.rollout.custom.tsr.strategy=best_of_n",
+        f"actor_rollout_ref.rollout.custom.tsr.num_candidates={CANDIDATES}",
+        "actor_rollout_ref.rollout.custom.tsr.max_turns=3",
+        "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=40",
+        # A 135M model rarely writes the exact format at first: take its first action word.
+        "actor_rollout_ref.rollout.custom.tsr.parse.lenient=true",
+        f"data.train_batch_size={GROUPS}",
+        f"actor_rollout_ref.rollout.n={GROUP_SIZE}",
+        "data.max_prompt_length=768",
+        "data.max_response_length=448",
+        "actor_rollout_ref.rollout.max_model_len=1216",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=1",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={GROUP_SIZE}",
+        "actor_rollout_ref.actor.optim.lr=1e-5",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        f"trainer.total_training_steps={steps}",
+        f"trainer.test_freq={steps}",
+        "trainer.val_before_train=true",
+        "trainer.logger=[console,file]",
+        f"trainer.default_local_dir={out_dir / 'checkpoints'}",
+        "hydra.run.dir=" + str(out_dir / "hydra"),
+        # StarPO-S (on in the recipe): train on the half of the groups whose returns vary most.
+        "algorithm.reward_variance_filtering.top_k_ratio=0.5",
+    ]
+
+
+def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Path | None = None) -> int:
+    """Prepare model and data, train ``steps`` TSR steps, print a summary; returns the exit code."""
     from tqdm import tqdm
 
     from tsr_verl import launch
+    from tsr_verl.envs.datasets import write_splits
     from tsr_verl.models import prepare_default_model
-    from tsr_verl.smoke_task import prepare_data
     from tsr_verl.supervise import supervised
 
     if steps < 1:
@@ -55,29 +102,21 @@ def run_quickstart(out_dir: Path, steps: int = 16, device: str = "cpu", model: P
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = Path(model).resolve() if model else prepare_default_model()
     # One epoch of exactly `steps` batches: veRL stops at the end of the data (total_epochs=1).
-    train, val = prepare_data(out_dir / "data", n_train=steps * BATCH_PROMPTS)
+    data_dir = out_dir / "data"
+    write_splits(data_dir, "frozenlake", ENV_CONFIG, {"train": steps * GROUPS, "val": VAL_EPISODES}, progress=False)
     metrics_path, log_path = out_dir / "metrics.jsonl", out_dir / "train.log"
     metrics_path.unlink(missing_ok=True)
-    hydra_args = [
-        f"--config-path={RECIPE_DIR}",
-        "--config-name=smoke_grpo",
-        f"data.train_files={train}",
-        f"data.val_files={val}",
-        f"actor_rollout_ref.model.path={model_path}",
-        f"trainer.total_training_steps={steps}",
-        f"data.train_batch_size={BATCH_PROMPTS}",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH_PROMPTS}",
-        "actor_rollout_ref.actor.optim.lr=1e-5",
-        "trainer.logger=[console,file]",
-        f"trainer.default_local_dir={out_dir / 'checkpoints'}",
-        "hydra.run.dir=" + str(out_dir / "hydra"),
-    ]
     device = launch.resolve_device(device)
-    cmd, env = launch.build_command(hydra_args, device)
+    cmd, env = launch.build_command(hydra_args(out_dir, data_dir, model_path, steps), device)
+    problem = _preflight(cmd)
+    if problem:
+        print(f"[tsr_verl] not launching: {problem}")
+        return 2
     env["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
     if device == "cpu":
         launch.check_cpu_stack()
-    print(f"[tsr_verl] quickstart: GRPO smoke task, model {model_path}, {steps} steps on {device}")
+    print(f"[tsr_verl] quickstart: GRPO + TSR best-of-{CANDIDATES} on FrozenLake, model {model_path}, "
+          f"{steps} steps x {GROUPS} maps x {GROUP_SIZE} episodes on {device}")  # fmt: skip
     print(f"[tsr_verl] veRL's log: {log_path}")
     start = time.monotonic()
     bar = tqdm(total=steps, desc="starting Ray, vLLM and the actor (1-2 min)", unit="step")
@@ -90,28 +129,45 @@ def run_quickstart(out_dir: Path, steps: int = 16, device: str = "cpu", model: P
             log.write(line)
             if _READY in line:
                 bar.reset()  # ETA from training steps only, not from start-up
-                bar.set_description("training (the first step warms vLLM up)")
+                bar.set_description(f"validating the initial policy ({VAL_EPISODES} episodes, no search)")
             step = _STEP_RE.search(line)
             if step:
-                bar.set_description("training")
+                bar.set_description("training (TSR rollouts)")
                 score = _SCORE_RE.search(line)
                 bar.update(int(step.group(1)) - bar.n)
                 if score:
                     bar.set_postfix(reward=f"{float(score.group(1)):.3f}")
         rc = proc.wait()
     bar.close()
-    elapsed = time.monotonic() - start
+    return _summary(rc, steps, time.monotonic() - start, metrics_path, log_path)
+
+
+def _preflight(cmd: list[str]) -> str | None:
+    from tsr_verl.preflight import check_job
+
+    return check_job(cmd[3:])
+
+
+def _summary(rc: int, steps: int, elapsed: float, metrics_path: Path, log_path: Path) -> int:
     rows = read_metrics(metrics_path)
-    if rc != 0 or not rows:
+    train = [r for r in rows if "tsr/success" in r["data"]]
+    if rc != 0 or not train:
         print(f"[tsr_verl] training failed (exit {rc}); the end of {log_path} says why")
         return rc or 1
-    window = max(1, len(rows) // 4)
-    early, late = rows[:window], rows[-window:]
-    print(f"[tsr_verl] done in {elapsed / 60:.1f} min: {len(rows)} of {steps} steps")
-    print(
-        f"  reward mean, steps {_span(early)}: {_mean_score(early):.3f}   steps {_span(late)}: {_mean_score(late):.3f}"
-    )
-    corr = rows[-1]["data"]["training/rollout_actor_probs_pearson_corr"]
-    print(f"  rollout/actor prob. correlation (weight sync): {corr:.4f}")
+    print(f"[tsr_verl] done in {elapsed / 60:.1f} min: {len(train)} of {steps} steps")
+    success, invalid = _val(rows, "success"), _val(rows, "invalid_rate")
+    if success:
+        print(f"  eval success (policy alone, {VAL_EPISODES} maps): before {success[0]:.1%}   after {success[-1]:.1%}")
+        print(f"  eval turns without a valid action:          before {invalid[0]:.1%}   after {invalid[-1]:.1%}")
+    window = max(1, len(train) // 4)
+    early, late = train[:window], train[-window:]
+
+    def mean(rs: list[dict[str, Any]], key: str) -> float:
+        return sum(r["data"][key] for r in rs) / len(rs)
+
+    print(f"  training episodes (with search) success: steps {_span(early)} {mean(early, 'tsr/success'):.1%}   "
+          f"steps {_span(late)} {mean(late, 'tsr/success'):.1%}")  # fmt: skip
+    print(f"  search cost per episode: {mean(train, 'tsr/proposals'):.1f} proposals, "
+          f"{mean(train, 'tsr/tokens_kept') / max(1e-9, mean(train, 'tsr/tokens_generated')):.0%} of generated tokens kept")  # fmt: skip
     print(f"  metrics: {metrics_path}\n  log:     {log_path}")
     return 0

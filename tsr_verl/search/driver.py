@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -76,6 +76,9 @@ class SearchDriver:
         self.config = config or SearchConfig()
         self.episode = episode or EpisodeConfig()
         self.scorer = scorer or get_scorer(self.config.resolved_scorer)
+        self.has_budget: Callable[[Context], Awaitable[bool]] | None = None
+        """Optional async check run before each proposal; ``False`` ends that path with
+        ``end_reason="budget"`` (the veRL loop uses it for ``response_length``)."""
 
     async def run(
         self, env: TextEnv, messages: Sequence[Message] | None = None, *, seed: int = 0, key: str = ""
@@ -120,7 +123,12 @@ class SearchDriver:
     ) -> list[_Node]:
         beams = [root]
         while any(not b.done for b in beams):
+            for b in beams:
+                if not b.done and not await self._budget_left(b.context):
+                    b.end_reason = "budget"
             live = [b for b in beams if not b.done]
+            if not live:
+                break
             batches = await self._waiting(asyncio.gather(*(self._propose(b.context, m) for b in live)))
             pending = [(b, c, self._parse(b, c)) for b, cands in zip(live, batches, strict=True) for c in cands]
             if scored:
@@ -159,6 +167,9 @@ class SearchDriver:
                 elapsed = time.perf_counter() - self._since - (self.cost.env_time_s - self._env_since)
                 self.cost.proposer_time_s += elapsed
 
+    async def _budget_left(self, context: Context) -> bool:
+        return True if self.has_budget is None else await self.has_budget(context)
+
     async def _propose(self, context: Context, k: int, greedy: bool = False) -> list[Candidate]:
         cands = list(await self.proposer(context, k, greedy=greedy))
         if len(cands) != k:
@@ -186,7 +197,7 @@ class SearchDriver:
         sim = self._commit(node, cand, parsed, None, fork_rng=self.config.score_rng)
         rewards = [sim.ret - node.ret]
         for _ in range(depth):
-            if sim.done:
+            if sim.done or not await self._budget_left(sim.context):
                 break
             (nxt,) = await self._propose(sim.context, 1, greedy=self.config.lookahead_greedy)
             before = sim.ret

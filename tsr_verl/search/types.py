@@ -156,7 +156,7 @@ class Trajectory:
     """Sum of the turn rewards on the real (committed) env."""
     success: bool
     end_reason: str
-    """``terminated``, ``truncated``, ``max_turns`` or ``max_actions``."""
+    """``terminated``, ``truncated``, ``max_turns``, ``max_actions`` or ``budget`` (token budget)."""
     node_id: int | None = None
 
     @property

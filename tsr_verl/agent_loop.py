@@ -1,0 +1,145 @@
+"""``tsr_agent``: a veRL agent loop that plays one text-game episode with TSR search.
+
+Per dataset row (one call of ``run``):
+
+1. read the episode's ``EnvSpec`` from ``extra_info.env`` and rebuild the env at its seed;
+2. merge the TSR settings (loop YAML < ``rollout.custom.tsr`` < ``extra_info.tsr``);
+3. let ``SearchDriver`` play the episode; its proposer sends M concurrent ``generate`` calls per
+   beam and turn to veRL's server manager (``VerlProposer``);
+4. return the chosen path as one ``AgentLoopOutput``: the policy's own tokens (mask 1, with
+   their rollout log-probs) interleaved with observation tokens (mask 0), ``reward_score`` =
+   episode return, and per-episode metrics in ``extra_fields["reward_extra_info"]``.
+
+``tsr_eval`` is the same loop forced to ``naive``: validation measures the policy, not the search.
+An env or search error ends the episode with ``error_penalty`` and ``tsr_error=1`` instead of
+killing the worker; inference-server errors (``ProposerError``) still propagate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+from uuid import uuid4
+
+from omegaconf import DictConfig, OmegaConf
+from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
+
+from tsr_verl.config import TSRConfig, merge_layers
+from tsr_verl.envs import EnvSpec, make
+from tsr_verl.proposer import ProposerError, VerlProposer
+from tsr_verl.search import Context, SearchCost, SearchDriver, SearchResult, Trajectory
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+def sampling_logprobs(proposer: VerlProposer) -> bool:
+    return bool(proposer.sampling_params.get("logprobs"))
+
+
+class TSRAgentLoop(AgentLoopBase):
+    """Multi-turn text-game episodes with Trajectory-Search Rollouts (see module docstring)."""
+
+    forced_strategy: str | None = None
+
+    def __init__(self, *args: Any, tsr: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        custom = _plain(self.rollout_config.get("custom") or {}) or {}
+        self.base_layers = (_plain(tsr) or {}, _plain(custom.get("tsr")) or {})
+        TSRConfig.from_dict(merge_layers(*self.base_layers))  # fail at construction on a bad job config
+        self.response_length = int(self.rollout_config.response_length)
+
+    def episode_config(self, extra_info: dict[str, Any]) -> TSRConfig:
+        """The merged settings for one row (row overrides win); ``tsr_eval`` forces ``naive``."""
+        layers = [*self.base_layers, _plain(extra_info.get("tsr")) or {}]
+        if self.forced_strategy:
+            layers.append({"strategy": self.forced_strategy})
+        return TSRConfig.from_dict(merge_layers(*layers))
+
+    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
+        extra_info = dict(_plain(kwargs.get("extra_info")) or {})
+        if "env" not in extra_info:
+            raise ValueError("tsr_agent: the dataset row has no extra_info.env; write data with `tsr-verl make-data`")
+        spec = EnvSpec.from_row(dict(extra_info["env"]))
+        cfg = self.episode_config(extra_info)
+        request_id = uuid4().hex
+        proposer = VerlProposer(
+            self, sampling_params, request_id, cfg.max_tokens_per_turn, self.response_length,
+            unique_request_ids=bool(self.rollout_config.get("full_determinism", False)),
+        )  # fmt: skip
+        messages = list(kwargs["raw_prompt"])
+        error = None
+        try:
+            env = make(spec.name, **spec.config)
+            env.reset(spec.seed)
+            driver = SearchDriver(proposer, cfg.search, cfg.episode)
+            driver.has_budget = proposer.has_budget
+            result: SearchResult | None = await driver.run(env, messages, seed=spec.seed, key=request_id)
+        except ProposerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken env/episode must not kill the worker
+            logger.warning("tsr_agent: episode %s of %s failed: %r", spec.seed, spec.name, exc)
+            result, error = None, repr(exc)
+        return await self._output(proposer, messages, result, cfg, error)
+
+    async def _output(
+        self, proposer: VerlProposer, messages: list[dict[str, Any]], result: SearchResult | None,
+        cfg: TSRConfig, error: str | None,
+    ) -> AgentLoopOutput:  # fmt: skip
+        if result is None:
+            traj = Trajectory(Context(tuple(messages)), cfg.error_penalty, False, "error")
+        else:
+            traj = result.best
+        turns = traj.turns
+        if turns and turns[-1].feedback is not None:  # ended by the token budget: drop the dangling prompt
+            turns = (*turns[:-1], dataclasses.replace(turns[-1], feedback=None))
+        state = await proposer.state(dataclasses.replace(traj.context, turns=turns))
+        n = self.response_length
+        response_ids, mask = state.ids[state.prompt_length :][:n], state.mask[:n]
+        logprobs = state.logprobs[:n] if state.logprobs else None
+        if not response_ids:  # nothing generated (e.g. the env failed first): one inert token
+            response_ids, mask = [self.tokenizer.eos_token_id or 0], [0]
+            logprobs = [0.0] if sampling_logprobs(proposer) else None
+        cost = result.cost if result is not None else None
+        invalid = sum(1 for t in turns if not t.executed)
+        info = {
+            "success": float(traj.success),
+            "episode_return": float(traj.total_return),
+            "num_turns": float(len(turns)),
+            "invalid_rate": invalid / len(turns) if turns else 0.0,
+            "tsr_error": float(error is not None),
+            # Every episode reports the same keys (veRL stacks them column-wise across samples).
+            **{k.replace("/", "_"): v for k, v in (cost or SearchCost()).metrics("tsr/").items()},
+        }
+        metrics = AgentLoopMetrics(
+            generate_sequences=cost.proposer_time_s if cost else 0.0, tool_calls=cost.env_time_s if cost else 0.0
+        )
+        return AgentLoopOutput(
+            prompt_ids=state.ids[: state.prompt_length],
+            response_ids=response_ids,
+            response_mask=mask,
+            response_logprobs=logprobs,
+            reward_score=float(traj.total_return),
+            num_turns=1 + 2 * len(turns),
+            metrics=metrics,
+            extra_fields={
+                **await proposer.ensure_server_fields(state.ids[: state.prompt_length]),
+                "reward_extra_info": info,
+                "turn_scores": [float(t.reward) for t in turns],
+                "tool_rewards": [],
+                "tsr_end_reason": traj.end_reason,
+                **({"tsr_error_message": error} if error else {}),
+            },
+        )
+
+
+class TSREvalAgentLoop(TSRAgentLoop):
+    """``tsr_eval``: the same episode without search (validation/test rows)."""
+
+    forced_strategy = "naive"

@@ -1,0 +1,76 @@
+"""``TSRConfig``: everything the ``tsr_agent`` loop reads, from one flat-ish dict.
+
+Where the values come from, lowest precedence first:
+
+1. the dataclass defaults below (the paper's settings where it has one);
+2. the ``tsr:`` mapping of the loop's entry in ``tsr_verl/config/agent_loops.yaml`` (if used);
+3. the job's ``actor_rollout_ref.rollout.custom.tsr`` (Hydra: ``+actor_rollout_ref.rollout.custom.tsr.KEY=V``);
+4. a dataset row's ``extra_info.tsr`` (per-episode overrides, e.g. a harder env for some rows).
+
+Keys (all optional)::
+
+    strategy, num_candidates, beam_width, lookahead_depth, lookahead_greedy, scorer,
+    score_samples, score_rng, return_top, record_tree, seed      -> SearchConfig (tsr_verl/search)
+    max_turns, max_actions                                       -> EpisodeConfig
+    parse: {action_sep, max_actions_per_turn, enable_think, format_penalty, penalize_partial, lenient}
+    prompt: {system, max_response_words, show_reward, invalid_warning}
+    max_tokens_per_turn                                          -> cap of each generate call
+    error_penalty                                                -> reward of an episode that crashed
+
+Validation errors name the offending key and list the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from tsr_verl.search.config import EpisodeConfig, SearchConfig
+
+_SEARCH_KEYS = frozenset(f.name for f in fields(SearchConfig))
+_EPISODE_KEYS = frozenset(f.name for f in fields(EpisodeConfig))
+_OWN_KEYS = frozenset({"max_tokens_per_turn", "error_penalty"})
+
+
+@dataclass(frozen=True)
+class TSRConfig:
+    """The ``tsr_agent`` loop's settings (see the module docstring for keys and precedence)."""
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """Strategy and its sizes, scorer, scoring forks."""
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    """Turn/action budgets, answer format, prompt wording."""
+    max_tokens_per_turn: int = 128
+    """Cap on the tokens of one assistant turn (also bounded by what is left of response_length)."""
+    error_penalty: float = -1.0
+    """Reward given to an episode that ended because an env step or the search raised."""
+
+    def __post_init__(self) -> None:
+        if self.max_tokens_per_turn < 1:
+            raise ValueError(f"tsr.max_tokens_per_turn must be >= 1, got {self.max_tokens_per_turn}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TSRConfig:
+        """Build from a plain mapping (OmegaConf containers must be converted first)."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - _SEARCH_KEYS - _EPISODE_KEYS - _OWN_KEYS)
+        if unknown:
+            valid = sorted(_SEARCH_KEYS | _EPISODE_KEYS | _OWN_KEYS)
+            raise ValueError(f"tsr: unknown key(s) {unknown}; valid keys: {valid}")
+        search = SearchConfig.from_dict({k: v for k, v in data.items() if k in _SEARCH_KEYS})
+        episode = EpisodeConfig.from_dict({k: v for k, v in data.items() if k in _EPISODE_KEYS})
+        own = {k: v for k, v in data.items() if k in _OWN_KEYS}
+        return cls(search=search, episode=episode, **own)
+
+
+def merge_layers(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge config layers, later ones winning; nested ``parse``/``prompt`` merge key by key."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in dict(layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = {**out[key], **dict(value)}
+            else:
+                out[key] = dict(value) if isinstance(value, Mapping) else value
+    return out

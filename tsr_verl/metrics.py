@@ -1,0 +1,79 @@
+"""Per-step training metrics derived from the TSR agent loop's per-episode ``reward_extra_info``.
+
+veRL 0.9.1's V1 trainer drops ``extra_fields.reward_extra_info`` from training metrics
+(``PPOTrainer._compute_metrics`` only reads tensors and ``num_turns``; validation does log them as
+``val-aux/<data_source>/<key>/...``). ``tsr_verl.filtering.TSRReplayBuffer`` calls these helpers on
+every sampled training batch and returns the result as sampler metrics, which the trainer merges
+into the step's logged metrics (console / W&B / TensorBoard).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from numbers import Real
+from typing import Any
+
+EXTRA_INFO_PREFIX = "tsr/"
+FILTER_PREFIX = "tsr_filter/"
+
+
+def extra_info_metric_name(key: str, prefix: str = EXTRA_INFO_PREFIX) -> str:
+    """``tsr_tokens_generated`` -> ``tsr/tokens_generated``; ``success`` -> ``tsr/success``."""
+    return prefix + (key[len("tsr_") :] if key.startswith("tsr_") else key)
+
+
+def reward_extra_info_metrics(
+    extra_fields: Iterable[Mapping[str, Any] | None], prefix: str = EXTRA_INFO_PREFIX
+) -> dict[str, float]:
+    """Mean of every numeric ``reward_extra_info`` entry over the given episodes.
+
+    ``extra_fields`` holds one ``AgentLoopOutput.extra_fields`` dict per episode. Non-numeric and
+    non-finite values are skipped; a key absent from some episodes is averaged over those that have it.
+    """
+    values: dict[str, list[float]] = defaultdict(list)
+    for fields in extra_fields:
+        info = fields.get("reward_extra_info") if isinstance(fields, Mapping) else None
+        if not isinstance(info, Mapping):
+            continue
+        for key, value in info.items():
+            number = _as_float(value)
+            if number is not None:
+                values[key].append(number)
+    return {extra_info_metric_name(k, prefix): sum(v) / len(v) for k, v in sorted(values.items())}
+
+
+def filter_metrics(
+    stats: Mapping[str, float], kept: int, dropped: int, fallback: bool, prefix: str = FILTER_PREFIX
+) -> dict[str, float]:
+    """Name ``select_groups`` statistics for logging (``tsr_filter/groups_kept`` etc.).
+
+    ``fallback`` means the filter would have dropped every group and the whole batch was kept, so
+    the "after" statistics equal the "before" ones.
+    """
+    after = "before" if fallback else "after"
+    return {
+        f"{prefix}groups_before": float(stats["groups_before"]),
+        f"{prefix}groups_kept": float(kept),
+        f"{prefix}groups_dropped": float(dropped),
+        f"{prefix}zero_variance_groups": float(stats["zero_variance_groups"]),
+        f"{prefix}mean_std_before": float(stats["mean_std_before"]),
+        f"{prefix}mean_std_after": float(stats[f"mean_std_{after}"]),
+        f"{prefix}mean_return_before": float(stats["mean_return_before"]),
+        f"{prefix}mean_return_after": float(stats[f"mean_return_{after}"]),
+        f"{prefix}fallback_keep_all": float(fallback),
+    }
+
+
+def _as_float(value: Any) -> float | None:
+    if not isinstance(value, bool | Real) and callable(getattr(value, "item", None)):
+        try:  # numpy / torch scalars; multi-element arrays raise and are skipped
+            value = value.item()
+        except (TypeError, ValueError, RuntimeError):
+            return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, Real) and math.isfinite(float(value)):
+        return float(value)
+    return None
