@@ -224,3 +224,18 @@ async def test_missing_env_spec_is_a_clear_error(tokenizer, rows):
     row.extra_info = {"index": 0}
     with pytest.raises(ValueError, match="no extra_info.env"):
         await play(build_loop(tokenizer, FakeServerManager(tokenizer)), row)
+
+
+async def test_episodes_are_dumped_for_the_viewer(tokenizer, rows, tmp_path):
+    from tsr_verl.search.record import read_jsonl
+
+    loop = build_loop(tokenizer, FakeServerManager(tokenizer), strategy="beam", num_candidates=2, beam_width=2,
+                      record_tree=True, max_turns=2, dump_dir=str(tmp_path / "dump"))  # fmt: skip
+    outs = [await play(loop, rows["sokoban"].iloc[i]) for i in range(2)]
+    (dump,) = (tmp_path / "dump").iterdir()
+    records = read_jsonl(dump)
+    assert len(records) == 2
+    for rec, out in zip(records, outs, strict=True):
+        assert len(rec["turns"]) == len(out.extra_fields["turn_scores"])
+        assert rec["total_return"] == out.reward_score and rec["meta"]["strategy"] == "beam"
+        assert rec["tree"] and any(node["chosen"] for node in rec["tree"])

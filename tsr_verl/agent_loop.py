@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -30,6 +31,7 @@ from tsr_verl.config import TSRConfig, merge_layers
 from tsr_verl.envs import EnvSpec, make
 from tsr_verl.proposer import ProposerError, VerlProposer
 from tsr_verl.search import Context, SearchCost, SearchDriver, SearchResult, Trajectory
+from tsr_verl.search.record import append_jsonl, episode_record
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -86,6 +88,10 @@ class TSRAgentLoop(AgentLoopBase):
         except Exception as exc:  # noqa: BLE001 - a broken env/episode must not kill the worker
             logger.warning("tsr_agent: episode %s of %s failed: %r", spec.seed, spec.name, exc)
             result, error = None, repr(exc)
+        if cfg.dump_dir and result is not None:
+            meta = {"strategy": cfg.search.strategy, "loop": type(self).__name__, "split": extra_info.get("split")}
+            record = episode_record(result, env_spec=spec.to_row(), meta=meta)
+            append_jsonl(Path(cfg.dump_dir) / f"episodes-{os.getpid()}.jsonl", record)
         return await self._output(proposer, messages, result, cfg, error)
 
     async def _output(

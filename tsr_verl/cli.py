@@ -7,6 +7,8 @@ Subcommands
 ``train``          run ``verl.trainer.main_ppo`` (``--device cpu`` adds the CPU overrides).
 ``quickstart``     the README's main job: default model, short real veRL training on CPU.
 ``make-data``      write train/val/test parquet episodes of an environment for veRL.
+``eval``           evaluate a model or veRL checkpoint on held-out episodes (rates, pass@k, CIs).
+``view``           render a JSONL dump of searched episodes as a static HTML page.
 """
 
 from __future__ import annotations
@@ -83,6 +85,28 @@ def _cmd_make_data(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(ns: argparse.Namespace) -> int:
+    from tsr_verl.eval import run_eval
+
+    return run_eval(ns)
+
+
+def _cmd_view(ns: argparse.Namespace) -> int:
+    from tsr_verl.search.record import read_jsonl
+    from tsr_verl.viewer import write_html
+
+    try:
+        records = read_jsonl(ns.dump)
+    except (OSError, ValueError) as exc:
+        print(f"tsr-verl view: error: {exc}", file=sys.stderr)
+        return 2
+    if ns.limit is not None:
+        records = records[: max(ns.limit, 0)]
+    out = ns.out if ns.out is not None else ns.dump.with_suffix(".html")
+    print(write_html(records, out, title=f"TSR episodes: {ns.dump.name}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsr-verl", description="Trajectory-Search Rollouts for veRL")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-actions-per-turn", type=int, default=2, help="actions allowed in one answer")
     p.add_argument("--action-sep", default="||", help="separator between actions in one answer")
     p.set_defaults(func=_cmd_make_data)  # fmt: skip
+
+    from tsr_verl.eval import add_arguments as add_eval_arguments
+
+    p = sub.add_parser("eval", help="evaluate a model or veRL checkpoint on held-out episodes")
+    add_eval_arguments(p, _key_value)
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("view", help="render a JSONL dump of searched episodes as a static HTML page")
+    p.add_argument("dump", type=Path, help="JSONL file of episode records (tsr_verl.search.record)")
+    p.add_argument("--out", type=Path, default=None, help="HTML file to write (default: DUMP with .html)")
+    p.add_argument("--limit", type=int, default=None, help="render only the first N episodes")
+    p.set_defaults(func=_cmd_view)
     return parser
 
 

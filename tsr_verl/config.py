@@ -16,6 +16,7 @@ Keys (all optional)::
     prompt: {system, max_response_words, show_reward, invalid_warning}
     max_tokens_per_turn                                          -> cap of each generate call
     error_penalty                                                -> reward of an episode that crashed
+    dump_dir                                                     -> write every episode as JSONL here
 
 Validation errors name the offending key and list the valid ones.
 """
@@ -30,7 +31,7 @@ from tsr_verl.search.config import EpisodeConfig, SearchConfig
 
 _SEARCH_KEYS = frozenset(f.name for f in fields(SearchConfig))
 _EPISODE_KEYS = frozenset(f.name for f in fields(EpisodeConfig))
-_OWN_KEYS = frozenset({"max_tokens_per_turn", "error_penalty"})
+_OWN_KEYS = frozenset({"max_tokens_per_turn", "error_penalty", "dump_dir"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class TSRConfig:
     """Cap on the tokens of one assistant turn (also bounded by what is left of response_length)."""
     error_penalty: float = -1.0
     """Reward given to an episode that ended because an env step or the search raised."""
+    dump_dir: str | None = None
+    """If set, every episode is appended to ``<dump_dir>/episodes-<pid>.jsonl`` (chosen path,
+    plus the whole search tree with ``record_tree``); view with ``tsr-verl view``."""
 
     def __post_init__(self) -> None:
         if self.max_tokens_per_turn < 1:

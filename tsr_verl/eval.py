@@ -1,0 +1,259 @@
+"""``tsr-verl eval``: measure a model (HF folder or veRL checkpoint) on held-out episodes.
+
+The run is a stock veRL validation pass: the environment's recipe YAML through
+:mod:`tsr_verl.launch` with ``trainer.val_only=true``, so held-out episodes are played like training's
+validation episodes (same loop, prompts and budgets). ``naive`` rows use ``tsr_eval`` (the policy
+alone); any other strategy uses ``tsr_agent`` with that search, so inference-time search is
+reported as its own number. veRL's per-sample dump (``trainer.validation_data_dir``) gives the
+per-episode outcomes that :mod:`tsr_verl.eval_report` turns into rates, pass@k and 95% CIs.
+
+The recipe settings are read, not copied: the CPU size from ``recipes/lib/run.sh`` and the env
+settings from ``recipes/<env>/prepare_data.sh`` (one source of truth each).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+ENVS = ("frozenlake", "sokoban")
+STRATEGIES = ("naive", "best_of_n", "beam", "lookahead", "trajectory_best_of_n")
+EVAL_DROPS = ("data.val_max_samples",)
+"""run.sh CPU-size keys that would cut the evaluation short (it caps validation at 4 episodes)."""
+_CPU_BLOCK = re.compile(r"if \[\[ \$DEVICE == cpu \]\]; then.*?ARGS\+=\((.*?)\n\s*\)", re.S)
+
+
+def recipe_cpu_overrides(run_sh: Path = RECIPES / "lib" / "run.sh") -> list[str]:
+    """The small CPU size ``recipes/lib/run.sh --device cpu`` adds (minus :data:`EVAL_DROPS`)."""
+    match = _CPU_BLOCK.search(run_sh.read_text())
+    if not match:
+        raise RuntimeError(f"{run_sh}: cannot find the CPU size block (ARGS+=( ... ) under DEVICE == cpu)")
+    lines = (line.split("#", 1)[0] for line in match.group(1).splitlines())
+    overrides = [tok for line in lines for tok in shlex.split(line)]
+    return [o for o in overrides if o.split("=", 1)[0] not in EVAL_DROPS]
+
+
+def recipe_env_config(env: str) -> dict[str, Any]:
+    """The env settings (``--set KEY=VALUE``) of ``recipes/<env>/prepare_data.sh``."""
+    from tsr_verl.cli import _key_value
+
+    text = (RECIPES / env / "prepare_data.sh").read_text().replace("\\\n", " ")
+    tokens = shlex.split(text, comments=True)
+    return dict(_key_value(tokens[i + 1]) for i, tok in enumerate(tokens[:-1]) if tok == "--set")
+
+
+def _is_hf_folder(path: Path) -> bool:
+    weights = [*path.glob("*.safetensors"), *path.glob("*.bin"), *path.glob("*.safetensors.index.json")]
+    return (path / "config.json").is_file() and bool(weights)
+
+
+def _is_actor_checkpoint(path: Path) -> bool:
+    return (path / "fsdp_config.json").is_file() or any(path.glob("model_world_size_*_rank_0.pt"))
+
+
+def classify_model(path: Path) -> tuple[str, Path]:
+    """``("hf", folder)`` or ``("checkpoint", <actor folder>)``; ``ValueError`` when neither."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--model {path}: no such file or folder")
+    if _is_hf_folder(path):
+        return "hf", path
+    if _is_actor_checkpoint(path):
+        return "checkpoint", path
+    if _is_actor_checkpoint(path / "actor"):
+        return "checkpoint", path / "actor"
+    raise ValueError(
+        f"--model {path}: neither an HF model folder (config.json + weights) nor a veRL FSDP checkpoint "
+        "(global_step_N/ or its actor/ with fsdp_config.json and model_world_size_*_rank_*.pt)"
+    )
+
+
+def convert_checkpoint(actor_dir: Path, target: Path, log: Any) -> Path:
+    """Merge an FSDP actor checkpoint into an HF folder with veRL's model merger (once)."""
+    if _is_hf_folder(target):
+        print(f"[tsr_verl] using the converted model in {target}", file=log, flush=True)
+        return target
+    tmp = target.with_name(target.name + ".partial")
+    cmd = [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+           "--local_dir", str(actor_dir), "--target_dir", str(tmp)]  # fmt: skip
+    print(f"[tsr_verl] converting: {' '.join(cmd)}", file=log, flush=True)
+    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0 or not _is_hf_folder(tmp):
+        raise RuntimeError(f"veRL's model merger failed (exit {done.returncode}) on {actor_dir}; see {log.name}")
+    tmp.rename(target)
+    return target
+
+
+def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int,
+                     strategy: str) -> Path:  # fmt: skip
+    """``<data_dir>/test.parquet``: ``episodes`` seeds from ``seed_start``, one row each."""
+    from tsr_verl.envs import EnvSpec
+    from tsr_verl.envs.datasets import episode_row, plan_splits
+    from tsr_verl.envs.parsing import ParseConfig
+    from tsr_verl.envs.prompts import PromptConfig
+    from tsr_verl.io import write_parquet
+
+    agent = "tsr_eval" if strategy == "naive" else "tsr_agent"
+    split = plan_splits({"test": episodes}, {"test": seed_start}, {"test": agent})[0]
+    parse, prompt = ParseConfig(), PromptConfig()
+    rows = [episode_row(EnvSpec(env, seed, dict(config)), i, split, 10, parse, prompt)
+            for i, seed in enumerate(split.seeds)]  # fmt: skip
+    return write_parquet(rows, data_dir / "test.parquet")
+
+
+def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list[str]:
+    """The ``main_ppo`` arguments of the evaluation job (user ``--tsr`` values come last)."""
+    tsr = "actor_rollout_ref.rollout.custom.tsr."
+    greedy = ns.mode == "greedy"
+    args = [f"--config-path={RECIPES / ns.env / 'config'}", f"--config-name=tsr_{ns.env}"]
+    if device == "cpu":
+        args += recipe_cpu_overrides()
+    args += [
+        f"data.train_files={data}", f"data.val_files={data}", f"actor_rollout_ref.model.path={model}",
+        f"{tsr}strategy={ns.strategy}", "trainer.val_only=true", "trainer.val_before_train=true",
+        f"actor_rollout_ref.rollout.val_kwargs.n={ns.k}",
+        f"actor_rollout_ref.rollout.val_kwargs.do_sample={'false' if greedy else 'true'}",
+        f"actor_rollout_ref.rollout.val_kwargs.temperature={0 if greedy else ns.temperature}",
+        f"trainer.validation_data_dir={out / 'generations'}", "trainer.logger=[console,file]",
+        f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
+        *(f"{tsr}{item}" for item in ns.tsr),
+    ]  # fmt: skip
+    return args
+
+
+def eval_command(ns: Any) -> str:
+    """The ``tsr-verl eval`` command line that reproduces this run (all flags explicit)."""
+    parts = ["tsr-verl", "eval", "--model", str(ns.model), "--env", ns.env, "--episodes", str(ns.episodes),
+             "--seed-start", str(ns.seed_start), "--mode", ns.mode, "--temperature", str(ns.temperature),
+             "--k", str(ns.k), "--strategy", ns.strategy, "--device", ns.device, "--out", str(ns.out)]  # fmt: skip
+    parts += [a for key, value in ns.set for a in ("--set", f"{key}={json.dumps(value)}")]
+    parts += [a for item in ns.tsr for a in ("--tsr", item)]
+    return shlex.join(parts)
+
+
+def check_inputs(ns: Any) -> dict[str, Any]:
+    """Validate everything cheap before any conversion or launch; return the env config."""
+    from tsr_verl.envs import make
+
+    if ns.env not in ENVS:
+        raise ValueError(f"--env {ns.env!r}: unknown environment (expected one of: {', '.join(ENVS)})")
+    if ns.episodes < 1 or ns.k < 1 or ns.seed_start < 0:
+        raise ValueError("--episodes and --k must be >= 1 and --seed-start >= 0")
+    if ns.mode == "sampled" and ns.temperature <= 0:
+        raise ValueError("--mode sampled needs --temperature > 0 (use --mode greedy for greedy decoding)")
+    for item in ns.tsr:
+        if "=" not in item or not item.split("=", 1)[0]:
+            raise ValueError(f"--tsr expects KEY=VALUE, got {item!r}")
+    classify_model(ns.model)
+    config = {**recipe_env_config(ns.env), **dict(ns.set)}
+    try:
+        make(ns.env, **config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--set: bad {ns.env} config {config}: {exc}") from exc
+    return config
+
+
+def run_eval(ns: Any) -> int:
+    """The whole evaluation; returns the exit code (2 = bad input, nothing launched)."""
+    from tqdm import tqdm
+
+    from tsr_verl import eval_report, launch
+    from tsr_verl.io import write_json
+    from tsr_verl.preflight import check_job
+    from tsr_verl.supervise import supervised
+
+    try:
+        config = check_inputs(ns)
+    except ValueError as exc:
+        print(f"tsr-verl eval: error: {exc}", file=sys.stderr)
+        return 2
+    if ns.mode == "greedy" and ns.k > 1:
+        print(f"[tsr_verl] note: greedy decoding plays each seed {ns.k} times identically; see --mode sampled")
+    out = Path(ns.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    device = launch.resolve_device(ns.device)
+    stages = ["preparing the model", "writing episodes", "starting Ray, vLLM and the actor",
+              "playing episodes", "statistics"]  # fmt: skip
+    print(f"[tsr_verl] eval on {ns.env}: {ns.strategy}, {ns.mode}, {ns.episodes} seeds x k={ns.k}; log {out / 'eval.log'}")
+    bar = tqdm(total=len(stages), desc=stages[0], bar_format="{desc}: {bar} {n}/{total} [{elapsed}]")
+    start = time.monotonic()
+    with open(out / "eval.log", "w") as log:
+        kind, path = classify_model(ns.model)
+        try:
+            model = convert_checkpoint(path, out / "model", log) if kind == "checkpoint" else Path(ns.model).resolve()
+        except RuntimeError as exc:
+            bar.close()
+            print(f"tsr-verl eval: error: {exc}", file=sys.stderr)
+            return 1
+        bar.update(1), bar.set_description_str(stages[1])
+        data = write_test_split(out / "data", ns.env, config, ns.episodes, ns.seed_start, ns.strategy)
+        cmd, env = launch.build_command(hydra_args(ns, out, model, data, device), device)
+        problem = check_job(cmd[3:])
+        if problem:
+            bar.close()
+            print(f"tsr-verl eval: error: {problem}", file=sys.stderr)
+            return 2
+        if device == "cpu":
+            launch.check_cpu_stack()
+        env["VERL_FILE_LOGGER_PATH"] = str(out / "metrics.jsonl")
+        for stale in [out / "metrics.jsonl", *(out / "generations").glob("*.jsonl")]:  # from an earlier run here
+            stale.unlink(missing_ok=True)
+        bar.update(1), bar.set_description_str(stages[2])
+        print(f"[tsr_verl] {' '.join(cmd)}", file=log, flush=True)
+        with supervised(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                for marker, stage in (("ready to fit", 3), ("Initial validation metrics", 4)):
+                    if marker in line and bar.n < stage:
+                        bar.update(stage - bar.n), bar.set_description_str(stages[stage])
+            rc = proc.wait()
+    bar.update(len(stages) - bar.n), bar.close()
+    dumps = sorted((out / "generations").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    if rc != 0 or not dumps:
+        print(f"tsr-verl eval: the veRL job failed (exit {rc}); see the end of {out / 'eval.log'}", file=sys.stderr)
+        return rc or 1
+    summary = eval_report.summarize(eval_report.group_episodes(eval_report.load_dump(dumps[-1])), ns.k)
+    report = {
+        "summary": summary, "env": ns.env, "env_config": config, "recipe": str(RECIPES / ns.env / "config"), "episodes_requested": ns.episodes,
+        "seed_start": ns.seed_start, "mode": ns.mode, "temperature": 0.0 if ns.mode == "greedy" else ns.temperature,
+        "k": ns.k, "strategy": ns.strategy, "tsr_overrides": list(ns.tsr), "device": device,
+        "model": {"given": str(Path(ns.model).resolve()), "kind": kind, "hf_folder": str(model)},
+        "eval_command": eval_command(ns), "command": cmd, "dump": str(dumps[-1]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(time.monotonic() - start, 1),
+    }  # fmt: skip
+    write_json(report, out / "eval.json")
+    print(f"[tsr_verl] eval of {model} on {ns.env} ({ns.strategy}, {ns.mode}, k={ns.k}):")
+    print(eval_report.table(summary))
+    print(f"[tsr_verl] {out / 'eval.json'}")
+    return 0
+
+
+def add_arguments(parser: Any, key_value: Any) -> None:
+    """The ``tsr-verl eval`` flags (``key_value`` parses ``--set``)."""
+    from tsr_verl.envs.datasets import DEFAULT_SEED_STARTS
+
+    parser.add_argument("--model", type=Path, required=True, help="HF model folder or veRL global_step_N(/actor)")
+    parser.add_argument("--env", required=True, help=f"environment: {' | '.join(ENVS)}")
+    parser.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                        help="env config field over the recipe's (JSON value if possible), repeatable")
+    parser.add_argument("--episodes", type=int, default=256, help="held-out seeds (episodes per sample)")
+    parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED_STARTS["test"], help="first seed (test split)")
+    parser.add_argument("--mode", choices=("greedy", "sampled"), default="greedy", help="decoding at evaluation")
+    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (--mode sampled)")
+    parser.add_argument("--k", type=int, default=1, help="samples per seed (pass@k)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="naive", help="inference-time search (naive: none)")
+    parser.add_argument("--tsr", action="append", default=[], metavar="KEY=VALUE",
+                        help="actor_rollout_ref.rollout.custom.tsr.KEY=VALUE (Hydra syntax), repeatable")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to run")
+    parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")  # fmt: skip
