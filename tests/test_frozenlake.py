@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tsr_verl.envs import make
-from tsr_verl.envs.frozenlake import FrozenLakeConfig, FrozenLakeEnv
+from tsr_verl.envs.frozenlake import FrozenLakeEnv
+from tsr_verl.envs.frozenlake_config import FrozenLakeConfig
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = FrozenLakeEnv.actions

@@ -30,21 +30,7 @@ from tsr_verl.envs.frozenlake_board import (
     generate_board,
     parse_map,
 )
-from tsr_verl.envs.frozenlake_config import OBSERVATION_FORMATS, FrozenLakeConfig
-
-# FrozenLakeConfig / OBSERVATION_FORMATS (frozenlake_config) and the symbols (frozenlake_board)
-# are re-exported so ``from tsr_verl.envs.frozenlake import ...`` keeps working for all of them.
-__all__ = [
-    "FROZEN",
-    "GOAL",
-    "HOLE",
-    "OBSERVATION_FORMATS",
-    "PLAYER",
-    "PLAYER_IN_HOLE",
-    "PLAYER_ON_GOAL",
-    "FrozenLakeConfig",
-    "FrozenLakeEnv",
-]
+from tsr_verl.envs.frozenlake_config import FrozenLakeConfig
 
 
 class FrozenLakeEnv(TextEnv):

@@ -17,13 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from tsr_verl.envs.core import StepResult, TextEnv, build_config
-from tsr_verl.envs.sokoban_config import OBSERVATION_FORMATS, SokobanConfig
+from tsr_verl.envs.sokoban_config import SokobanConfig
 from tsr_verl.envs.sokoban_gen import generate_room
 from tsr_verl.envs.sokoban_room import (
     ACTIONS,
     BOX,
     BOX_ON_TARGET,
-    DELTAS,
     FLOOR,
     PLAYER,
     PLAYER_ON_TARGET,
@@ -33,29 +32,6 @@ from tsr_verl.envs.sokoban_room import (
     RoomLayout,
 )
 from tsr_verl.envs.sokoban_solver import DEFAULT_MAX_NODES, solve
-
-# SokobanConfig / OBSERVATION_FORMATS (sokoban_config) and the symbols, Room (sokoban_room) are
-# re-exported so ``from tsr_verl.envs.sokoban import ...`` keeps working for all of them.
-__all__ = [
-    "ACTIONS",
-    "BOX",
-    "BOX_OFF_PENALTY",
-    "BOX_ON_REWARD",
-    "BOX_ON_TARGET",
-    "DELTAS",
-    "FLOOR",
-    "OBSERVATION_FORMATS",
-    "PLAYER",
-    "PLAYER_ON_TARGET",
-    "SOLVED_REWARD",
-    "STEP_PENALTY",
-    "TARGET",
-    "WALL",
-    "Room",
-    "SokobanConfig",
-    "SokobanEnv",
-    "generate_room",
-]
 
 STEP_PENALTY, BOX_ON_REWARD, BOX_OFF_PENALTY, SOLVED_REWARD = -0.1, 1.0, -1.0, 10.0
 _ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}

@@ -28,39 +28,10 @@ from collections import deque
 
 import numpy as np
 
-# Symbols, actions and Room live in sokoban_room; re-exported here for existing imports.
 from tsr_verl.envs.sokoban_room import (
-    ACTIONS,
-    BOX,
-    BOX_ON_TARGET,
     DELTAS,
-    FLOOR,
-    PLAYER,
-    PLAYER_ON_TARGET,
-    SYMBOLS,
-    TARGET,
-    WALL,
     Room,
 )
-
-__all__ = [
-    "ACTIONS",
-    "BOX",
-    "BOX_ON_TARGET",
-    "DELTAS",
-    "FLOOR",
-    "MAX_EXPANSIONS",
-    "MAX_TRIES",
-    "PLAYER",
-    "PLAYER_ON_TARGET",
-    "P_CHANGE_DIRECTION",
-    "SYMBOLS",
-    "TARGET",
-    "WALL",
-    "Room",
-    "default_gen_steps",
-    "generate_room",
-]
 
 P_CHANGE_DIRECTION = 0.35
 MAX_TRIES = 64

@@ -21,7 +21,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 
-from tsr_verl.envs.sokoban_gen import ACTIONS, DELTAS
+from tsr_verl.envs.sokoban_room import ACTIONS, DELTAS
 
 Cell = tuple[int, int]
 DEFAULT_MAX_NODES = 200_000
