@@ -188,15 +188,14 @@ def test_job_arguments_and_test_split(tmp_path):
 
 
 def test_job_composes_and_preflight_catches_bad_tsr_keys(tmp_path):
-    from tsr_verl.launch import build_command
-    from tsr_verl.preflight import check_job
+    from tsr_verl.launch import build_command, preflight
 
     ns = parse("--model", "/m", "--env", "sokoban", "--tsr", "num_candidates=2")
     cmd, _ = build_command(tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu"), "cpu")
-    assert check_job(cmd[3:]) is None
+    assert preflight(cmd) is None
     ns = parse("--model", "/m", "--env", "sokoban", "--tsr", "no_such_key=2")
     cmd, _ = build_command(tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu"), "cpu")
-    assert "no_such_key" in (check_job(cmd[3:]) or "")
+    assert "no_such_key" in (preflight(cmd) or "")
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def jobs(repo_root, stub_tsr_verl, tiny_model_dir) -> dict[tuple[str, str, str, 
         argv = proc.stdout.splitlines()
         assert argv[:5] == ["train", "--device", device, "--dry-run", "--"], argv
         cmd, _ = launch.build_command(argv[5:], device)
-        out[env_name, device, algo, strategy] = cmd[3:]
+        out[env_name, device, algo, strategy] = launch.hydra_part(cmd)
     return out
 
 

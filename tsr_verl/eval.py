@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tsr_verl.search.config import STRATEGIES
+
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 ENVS = ("frozenlake", "sokoban")
-STRATEGIES = ("naive", "best_of_n", "beam", "lookahead", "trajectory_best_of_n")
 EVAL_DROPS = ("data.val_max_samples",)
 """run.sh CPU-size keys that would cut the evaluation short (it caps validation at 4 episodes)."""
 _CPU_BLOCK = re.compile(r"if \[\[ \$DEVICE == cpu \]\]; then.*?ARGS\+=\((.*?)\n\s*\)", re.S)
@@ -168,8 +169,6 @@ def run_eval(ns: Any) -> int:
 
     from tsr_verl import eval_report, launch
     from tsr_verl.io import write_json
-    from tsr_verl.preflight import check_job
-    from tsr_verl.supervise import supervised
 
     try:
         config = check_inputs(ns)
@@ -197,7 +196,7 @@ def run_eval(ns: Any) -> int:
         bar.update(1), bar.set_description_str(stages[1])
         data = write_test_split(out / "data", ns.env, config, ns.episodes, ns.seed_start, ns.strategy)
         cmd, env = launch.build_command(hydra_args(ns, out, model, data, device), device)
-        problem = check_job(cmd[3:])
+        problem = launch.preflight(cmd)
         if problem:
             bar.close()
             print(f"tsr-verl eval: error: {problem}", file=sys.stderr)
@@ -209,14 +208,13 @@ def run_eval(ns: Any) -> int:
             stale.unlink(missing_ok=True)
         bar.update(1), bar.set_description_str(stages[2])
         print(f"[tsr_verl] {' '.join(cmd)}", file=log, flush=True)
-        with supervised(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                for marker, stage in (("ready to fit", 3), ("Initial validation metrics", 4)):
-                    if marker in line and bar.n < stage:
-                        bar.update(stage - bar.n), bar.set_description_str(stages[stage])
-            rc = proc.wait()
+
+        def progress(line: str) -> None:
+            for marker, stage in (("ready to fit", 3), ("Initial validation metrics", 4)):
+                if marker in line and bar.n < stage:
+                    bar.update(stage - bar.n), bar.set_description_str(stages[stage])
+
+        rc = launch.stream(cmd, env, log, out, progress)
     bar.update(len(stages) - bar.n), bar.close()
     dumps = sorted((out / "generations").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
     if rc != 0 or not dumps:

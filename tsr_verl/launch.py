@@ -19,9 +19,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
 
 from tsr_verl.supervise import supervised
+
+MAIN_PPO = ("-m", "verl.trainer.main_ppo")
+"""How every job starts: stock veRL's trainer entry point."""
 
 #: Environment the CPU path needs; a value already in the environment wins.
 CPU_ENV: dict[str, str] = {
@@ -117,7 +122,30 @@ def build_command(
         args, env = merge_overrides(CPU_OVERRIDES, hydra_args), cpu_environment(os.environ)
     else:
         args, env = list(hydra_args), dict(os.environ)
-    return [python, "-m", "verl.trainer.main_ppo", *args], env
+    return [python, *MAIN_PPO, *args], env
+
+
+def hydra_part(cmd: Sequence[str]) -> list[str]:
+    """The Hydra arguments of a ``build_command`` command line."""
+    return list(cmd[1 + len(MAIN_PPO) :])
+
+
+def preflight(cmd: Sequence[str]) -> str | None:
+    """Why the job of ``cmd`` must not start (bad TSR config, loops not registered), or None."""
+    from tsr_verl.preflight import check_job
+
+    return check_job(hydra_part(cmd))
+
+
+def stream(cmd: Sequence[str], env: Mapping[str, str], log: TextIO, cwd: Path, on_line: Callable[[str], None]) -> int:
+    """Run the job supervised (nothing left behind), copy its output to ``log``, hand every line
+    to ``on_line`` (progress bars), and return its exit code."""
+    with supervised(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            on_line(line)
+        return proc.wait()
 
 
 def check_cpu_stack() -> None:
@@ -136,9 +164,7 @@ def run(hydra_args: Sequence[str], device: str = "auto", dry_run: bool = False) 
     """Launch ``main_ppo``; returns its exit code. ``dry_run`` prints the command instead."""
     device = resolve_device(device)
     cmd, env = build_command(hydra_args, device)
-    from tsr_verl.preflight import check_job
-
-    problem = check_job(cmd[3:])
+    problem = preflight(cmd)
     if problem:
         print(f"[tsr_verl] not launching: {problem}", file=sys.stderr)
         return 2
@@ -150,7 +176,7 @@ def run(hydra_args: Sequence[str], device: str = "auto", dry_run: bool = False) 
         return 0
     if device == "cpu":
         check_cpu_stack()
-    print(f"[tsr_verl] launching veRL main_ppo on {device}: {' '.join(cmd[3:])}", flush=True)
+    print(f"[tsr_verl] launching veRL main_ppo on {device}: {' '.join(hydra_part(cmd))}", flush=True)
     with supervised(cmd, env=env) as proc:
         return proc.wait()
 

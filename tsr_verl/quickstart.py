@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,6 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     from tsr_verl import launch
     from tsr_verl.envs.datasets import write_splits
     from tsr_verl.models import prepare_default_model
-    from tsr_verl.supervise import supervised
 
     if steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {steps}")
@@ -108,7 +106,7 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     metrics_path.unlink(missing_ok=True)
     device = launch.resolve_device(device)
     cmd, env = launch.build_command(hydra_args(out_dir, data_dir, model_path, steps), device)
-    problem = _preflight(cmd)
+    problem = launch.preflight(cmd)
     if problem:
         print(f"[tsr_verl] not launching: {problem}")
         return 2
@@ -120,32 +118,23 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     print(f"[tsr_verl] veRL's log: {log_path}")
     start = time.monotonic()
     bar = tqdm(total=steps, desc="starting Ray, vLLM and the actor (1-2 min)", unit="step")
-    with (
-        open(log_path, "w") as log,
-        supervised(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=out_dir) as proc,
-    ):
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if _READY in line:
-                bar.reset()  # ETA from training steps only, not from start-up
-                bar.set_description(f"validating the initial policy ({VAL_EPISODES} episodes, no search)")
-            step = _STEP_RE.search(line)
-            if step:
-                bar.set_description("training (TSR rollouts)")
-                score = _SCORE_RE.search(line)
-                bar.update(int(step.group(1)) - bar.n)
-                if score:
-                    bar.set_postfix(reward=f"{float(score.group(1)):.3f}")
-        rc = proc.wait()
+
+    def progress(line: str) -> None:
+        if _READY in line:
+            bar.reset()  # ETA from training steps only, not from start-up
+            bar.set_description(f"validating the initial policy ({VAL_EPISODES} episodes, no search)")
+        step = _STEP_RE.search(line)
+        if step:
+            bar.set_description("training (TSR rollouts)")
+            score = _SCORE_RE.search(line)
+            bar.update(int(step.group(1)) - bar.n)
+            if score:
+                bar.set_postfix(reward=f"{float(score.group(1)):.3f}")
+
+    with open(log_path, "w") as log:
+        rc = launch.stream(cmd, env, log, out_dir, progress)
     bar.close()
     return _summary(rc, steps, time.monotonic() - start, metrics_path, log_path)
-
-
-def _preflight(cmd: list[str]) -> str | None:
-    from tsr_verl.preflight import check_job
-
-    return check_job(cmd[3:])
 
 
 def _summary(rc: int, steps: int, elapsed: float, metrics_path: Path, log_path: Path) -> int:
