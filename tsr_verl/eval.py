@@ -97,18 +97,12 @@ def convert_checkpoint(actor_dir: Path, target: Path, log: Any) -> Path:
 def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int,
                      strategy: str) -> Path:  # fmt: skip
     """``<data_dir>/test.parquet``: ``episodes`` seeds from ``seed_start``, one row each."""
-    from tsr_verl.envs import EnvSpec
-    from tsr_verl.envs.datasets import episode_row, plan_splits
-    from tsr_verl.envs.parsing import ParseConfig
-    from tsr_verl.envs.prompts import PromptConfig
-    from tsr_verl.io import write_parquet
+    from tsr_verl.envs.datasets import write_splits
 
     agent = "tsr_eval" if strategy == "naive" else "tsr_agent"
-    split = plan_splits({"test": episodes}, {"test": seed_start}, {"test": agent})[0]
-    parse, prompt = ParseConfig(), PromptConfig()
-    rows = [episode_row(EnvSpec(env, seed, dict(config)), i, split, 10, parse, prompt)
-            for i, seed in enumerate(split.seeds)]  # fmt: skip
-    return write_parquet(rows, data_dir / "test.parquet")
+    paths = write_splits(data_dir, env, config, {"test": episodes}, {"test": seed_start}, progress=False,
+                         agents={"test": agent})  # fmt: skip
+    return paths["test"]
 
 
 def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list[str]:

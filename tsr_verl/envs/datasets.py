@@ -113,14 +113,16 @@ def write_splits(
     parse: ParseConfig | None = None,
     prompt: PromptConfig | None = None,
     progress: bool = True,
+    agents: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write ``<out_dir>/<split>.parquet`` for every split and ``manifest.json``; return the paths.
 
-    ``env_config`` is validated by building the env once before any episode is generated.
+    ``env_config`` is validated by building the env once before any episode is generated;
+    ``agents`` overrides the agent loop per split (default ``DEFAULT_AGENTS``).
     """
     config = dict(env_config or {})
     parse, prompt = parse or ParseConfig(), prompt or PromptConfig()
-    splits = plan_splits(sizes or {"train": 1024, "val": 128, "test": 256}, seed_starts)
+    splits = plan_splits(sizes or {"train": 1024, "val": 128, "test": 256}, seed_starts, agents)
     if max_actions < 1:
         raise ValueError(f"max_actions must be >= 1, got {max_actions}")
     make(env_name, **config)  # fail fast on a bad env name or config
