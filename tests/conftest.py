@@ -55,8 +55,21 @@ PYTHON = sys.executable
 RAY_DAEMONS = ("raylet", "gcs_server", "dashboard", "vllm", "ray::")
 
 
-def leftover_processes(since: float) -> list[str]:
-    """Ray/vLLM processes created after ``since`` that are still alive."""
+def leftover_processes(since: float, settle_s: float = 20.0) -> list[str]:
+    """Ray/vLLM processes created after ``since`` that are still alive ``settle_s`` seconds after
+    the job returned (a Ray worker was once seen finishing its own exit a moment after the launcher
+    had reaped everything it could see; anything alive after the settle time is a real leftover)."""
+    import time
+
+    deadline = time.monotonic() + settle_s
+    while True:
+        found = _ray_vllm_processes(since)
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(1.0)
+
+
+def _ray_vllm_processes(since: float) -> list[str]:
     import psutil
 
     found = []
