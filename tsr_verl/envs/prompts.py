@@ -17,6 +17,7 @@ Messages are plain ``{"role", "content"}`` dicts; the tokenizer's chat template 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tsr_verl.envs.core import TextEnv
@@ -61,6 +62,11 @@ def system_message(env: TextEnv, parse: ParseConfig | None = None, prompt: Promp
     return {"role": "system", "content": "\n".join(lines)}
 
 
+def listed_actions(env: TextEnv) -> tuple[str, ...] | None:
+    """What a turn message lists for ``env``: its available actions if it ``lists_actions``."""
+    return env.available_actions() if env.lists_actions else None
+
+
 def turn_message(
     turn: int,
     observation: str,
@@ -70,8 +76,10 @@ def turn_message(
     last_invalid: bool = False,
     parse: ParseConfig | None = None,
     prompt: PromptConfig | None = None,
+    available: Sequence[str] | None = None,
 ) -> Message:
-    """The user message that opens turn ``turn`` (1-based) showing ``observation``."""
+    """The user message that opens turn ``turn`` (1-based) showing ``observation``; ``available``
+    (the env's ``available_actions()`` when it ``lists_actions``) is listed after the state."""
     parse, prompt = parse or ParseConfig(), prompt or PromptConfig()
     if turn < 1:
         raise ValueError(f"turn is 1-based, got {turn}")
@@ -81,6 +89,8 @@ def turn_message(
     if last_invalid:
         lines.append(prompt.invalid_warning)
     lines += [f"Turn {turn}:", "State:", observation.rstrip("\n")]
+    if available:
+        lines.append(f"Available actions: {', '.join(available)}")
     ask = f"You have {actions_left} actions left. Always answer as {answer_format(parse)}."
     if prompt.max_response_words:
         ask += f" Max response length: {prompt.max_response_words} words."
@@ -98,5 +108,5 @@ def initial_messages(
     """``[system, turn 1]``: the prompt a dataset row stores for an episode."""
     return [
         system_message(env, parse, prompt),
-        turn_message(1, observation, actions_left, parse=parse, prompt=prompt),
+        turn_message(1, observation, actions_left, parse=parse, prompt=prompt, available=listed_actions(env)),
     ]

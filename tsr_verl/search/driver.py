@@ -25,7 +25,7 @@ import numpy as np
 
 from tsr_verl.envs.core import TextEnv
 from tsr_verl.envs.parsing import ParsedTurn, parse_turn, step_turn
-from tsr_verl.envs.prompts import initial_messages, turn_message
+from tsr_verl.envs.prompts import initial_messages, listed_actions, turn_message
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
 from tsr_verl.search.scorers import Evaluation, Scorer, get_scorer
 from tsr_verl.search.types import (
@@ -180,7 +180,7 @@ class SearchDriver:
         return cands
 
     def _parse(self, node: _Node, cand: Candidate) -> ParsedTurn:
-        parsed = parse_turn(cand.text, node.env.actions, self.episode.parse)
+        parsed = parse_turn(cand.text, node.env.match_action, self.episode.parse)
         left = self.episode.max_actions - node.actions_used
         if len(parsed.actions) > left:
             cut = len(parsed.actions) - left
@@ -224,7 +224,8 @@ class SearchDriver:
         if end is None:
             feedback = turn_message(turn + 1, outcome.observation, self.episode.max_actions - used,
                                     last_reward=outcome.reward, last_invalid=not outcome.executed,
-                                    parse=self.episode.parse, prompt=self.episode.prompt)  # fmt: skip
+                                    parse=self.episode.parse, prompt=self.episode.prompt,
+                                    available=listed_actions(env))  # fmt: skip
         record = TurnRecord(cand, parsed, outcome.executed, outcome.reward, outcome.terminated, outcome.truncated,
                             outcome.observation, feedback, score)  # fmt: skip
         return _Node(env, node.context.extend(record), node.ret + outcome.reward, used, end, value, tiebreak, node_id)
