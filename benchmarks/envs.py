@@ -16,22 +16,11 @@ import argparse
 import functools
 import statistics
 import time
-from collections.abc import Callable
 
 import numpy as np
+from timing import per_call_us
 
 from tsr_verl.envs import TextEnv, make
-
-
-def per_call_us(fn: Callable[[], object], repeat: int) -> float:
-    """Median over 5 rounds of the mean time per call, in microseconds."""
-    rounds = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        rounds.append((time.perf_counter() - start) / repeat * 1e6)
-    return statistics.median(rounds)
 
 
 def mid_episode(name: str, cfg: dict, seed: int, steps: int) -> tuple[TextEnv, list[str]]:

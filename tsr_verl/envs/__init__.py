@@ -1,4 +1,4 @@
-"""Text environments for TSR: Sokoban, FrozenLake (and user-registered ones).
+"""Text environments for TSR: Sokoban, FrozenLake, WebShop (and user-registered ones).
 
 Importing nothing from veRL, vLLM or torch: this package is usable (and tested) on its own.
 """
@@ -8,5 +8,6 @@ from tsr_verl.envs.registry import make, make_from_spec, register, registered
 
 register("sokoban", "tsr_verl.envs.sokoban:SokobanEnv")
 register("frozenlake", "tsr_verl.envs.frozenlake:FrozenLakeEnv")
+register("webshop", "tsr_verl.envs.webshop.env:WebShopEnv")
 
 __all__ = ["EnvSpec", "StepResult", "TextEnv", "make", "make_from_spec", "register", "registered"]
