@@ -160,6 +160,19 @@ def test_recipe_settings_are_read_from_the_recipe_scripts():
     assert not any(o.startswith("data.val_max_samples") for o in cpu)  # would cap the evaluation at 4
     assert tsr_eval.recipe_env_config("frozenlake") == {"size": 4, "p": 0.8, "is_slippery": True, "success_rate": 0.8}
     assert tsr_eval.recipe_env_config("sokoban") == {"dim_room": [6, 6], "num_boxes": 1}
+    # WebShop's own CPU lengths (recipes/webshop/cpu_overrides) come after the shared ones.
+    webshop = tsr_eval.recipe_cpu_overrides("webshop")
+    assert webshop[: len(cpu)] == cpu and "data.max_response_length=2048" in webshop[len(cpu) :]
+
+
+def test_default_test_seeds_come_from_the_env_splits(tmp_path):
+    """Without --seed-start: FrozenLake's test seeds start at 2,000,000, WebShop's test split is
+    goals 0..499 (its fixed split), never training goals."""
+    assert parse("--model", "/m", "--env", "webshop").seed_start is None
+    lake = pd.read_parquet(tsr_eval.write_test_split(tmp_path / "f", "frozenlake", {}, 2, None, "naive"))
+    assert [r["seed"] for r in lake.extra_info] == [2_000_000, 2_000_001]
+    shop = pd.read_parquet(tsr_eval.write_test_split(tmp_path / "w", "webshop", {}, 3, None, "naive"))
+    assert [r["seed"] for r in shop.extra_info] == [0, 1, 2]
 
 
 def parse(*argv):

@@ -7,6 +7,7 @@ Subcommands
 ``train``          run ``verl.trainer.main_ppo`` (``--device cpu`` adds the CPU overrides).
 ``quickstart``     the README's main job: default model, short real veRL training on CPU.
 ``make-data``      write train/val/test parquet episodes of an environment for veRL.
+``webshop``        WebShop data: ``download`` a product-data tier, ``convert`` it to the catalog store.
 ``eval``           evaluate a model or veRL checkpoint on held-out episodes (rates, pass@k, CIs).
 ``view``           render a JSONL dump of searched episodes as a static HTML page.
 """
@@ -148,11 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", type=int, default=128, help="validation episodes (0 to skip)")
     p.add_argument("--test", type=int, default=256, help="test episodes (0 to skip)")
     p.add_argument("--seed-start", type=_key_value, action="append", default=[], metavar="SPLIT=SEED",
-                   help="first seed of a split (defaults: train=0, val=1000000, test=2000000); ranges must not overlap")
+                   help="first seed of a split (defaults: train=0, val=1000000, test=2000000, or the env's fixed "
+                        "splits, e.g. WebShop's goals test=0, val=500, train=1500); ranges must not overlap")
     p.add_argument("--max-actions", type=int, default=10, help="action budget per episode shown in the prompt")
     p.add_argument("--max-actions-per-turn", type=int, default=2, help="actions allowed in one answer")
     p.add_argument("--action-sep", default="||", help="separator between actions in one answer")
     p.set_defaults(func=_cmd_make_data)  # fmt: skip
+
+    from tsr_verl.envs.webshop.download import add_parser as add_webshop_parser
+
+    add_webshop_parser(sub)  # `webshop download|convert`, with its own handler (download.main)
 
     from tsr_verl.eval import add_arguments as add_eval_arguments
 

@@ -27,18 +27,22 @@ from typing import Any
 from tsr_verl.search.config import STRATEGIES
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
-ENVS = ("frozenlake", "sokoban")
+ENVS = ("frozenlake", "sokoban", "webshop")
 EVAL_DROPS = ("data.val_max_samples",)
 """run.sh CPU-size keys that would cut the evaluation short (it caps validation at 4 episodes)."""
 _CPU_BLOCK = re.compile(r"if \[\[ \$DEVICE == cpu \]\]; then.*?ARGS\+=\((.*?)\n\s*\)", re.S)
 
 
-def recipe_cpu_overrides(run_sh: Path = RECIPES / "lib" / "run.sh") -> list[str]:
-    """The small CPU size ``recipes/lib/run.sh --device cpu`` adds (minus :data:`EVAL_DROPS`)."""
+def recipe_cpu_overrides(env: str | None = None, run_sh: Path = RECIPES / "lib" / "run.sh") -> list[str]:
+    """The small CPU size ``recipes/lib/run.sh --device cpu`` adds, then the recipe's own
+    ``recipes/<env>/cpu_overrides`` lines if it has that file (minus :data:`EVAL_DROPS`)."""
     match = _CPU_BLOCK.search(run_sh.read_text())
     if not match:
         raise RuntimeError(f"{run_sh}: cannot find the CPU size block (ARGS+=( ... ) under DEVICE == cpu)")
-    lines = (line.split("#", 1)[0] for line in match.group(1).splitlines())
+    lines = [line.split("#", 1)[0] for line in match.group(1).splitlines()]
+    extra = RECIPES / env / "cpu_overrides" if env else None
+    if extra is not None and extra.is_file():
+        lines += [line for line in extra.read_text().splitlines() if not line.lstrip().startswith("#")]
     overrides = [tok for line in lines for tok in shlex.split(line)]
     return [o for o in overrides if o.split("=", 1)[0] not in EVAL_DROPS]
 
@@ -94,13 +98,15 @@ def convert_checkpoint(actor_dir: Path, target: Path, log: Any) -> Path:
     return target
 
 
-def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int,
+def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int | None,
                      strategy: str) -> Path:  # fmt: skip
-    """``<data_dir>/test.parquet``: ``episodes`` seeds from ``seed_start``, one row each."""
+    """``<data_dir>/test.parquet``: ``episodes`` seeds from ``seed_start`` (None: the test split's
+    default start, the env's own for envs with fixed splits such as WebShop), one row each."""
     from tsr_verl.envs.datasets import write_splits
 
     agent = "tsr_eval" if strategy == "naive" else "tsr_agent"
-    paths = write_splits(data_dir, env, config, {"test": episodes}, {"test": seed_start}, progress=False,
+    starts = {} if seed_start is None else {"test": seed_start}
+    paths = write_splits(data_dir, env, config, {"test": episodes}, starts, progress=False,
                          agents={"test": agent})  # fmt: skip
     return paths["test"]
 
@@ -111,7 +117,7 @@ def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list
     greedy = ns.mode == "greedy"
     args = [f"--config-path={RECIPES / ns.env / 'config'}", f"--config-name=tsr_{ns.env}"]
     if device == "cpu":
-        args += recipe_cpu_overrides()
+        args += recipe_cpu_overrides(ns.env)
     args += [
         f"data.train_files={data}", f"data.val_files={data}", f"actor_rollout_ref.model.path={model}",
         f"{tsr}strategy={ns.strategy}", "trainer.val_only=true", "trainer.val_before_train=true",
@@ -128,7 +134,8 @@ def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list
 def eval_command(ns: Any) -> str:
     """The ``tsr-verl eval`` command line that reproduces this run (all flags explicit)."""
     parts = ["tsr-verl", "eval", "--model", str(ns.model), "--env", ns.env, "--episodes", str(ns.episodes),
-             "--seed-start", str(ns.seed_start), "--mode", ns.mode, "--temperature", str(ns.temperature),
+             *(["--seed-start", str(ns.seed_start)] if ns.seed_start is not None else []),
+             "--mode", ns.mode, "--temperature", str(ns.temperature),
              "--k", str(ns.k), "--strategy", ns.strategy, "--device", ns.device, "--out", str(ns.out)]  # fmt: skip
     parts += [a for key, value in ns.set for a in ("--set", f"{key}={json.dumps(value)}")]
     parts += [a for item in ns.tsr for a in ("--tsr", item)]
@@ -141,7 +148,7 @@ def check_inputs(ns: Any) -> dict[str, Any]:
 
     if ns.env not in ENVS:
         raise ValueError(f"--env {ns.env!r}: unknown environment (expected one of: {', '.join(ENVS)})")
-    if ns.episodes < 1 or ns.k < 1 or ns.seed_start < 0:
+    if ns.episodes < 1 or ns.k < 1 or (ns.seed_start is not None and ns.seed_start < 0):
         raise ValueError("--episodes and --k must be >= 1 and --seed-start >= 0")
     if ns.mode == "sampled" and ns.temperature <= 0:
         raise ValueError("--mode sampled needs --temperature > 0 (use --mode greedy for greedy decoding)")
@@ -240,7 +247,9 @@ def add_arguments(parser: Any, key_value: Any) -> None:
     parser.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="env config field over the recipe's (JSON value if possible), repeatable")
     parser.add_argument("--episodes", type=int, default=256, help="held-out seeds (episodes per sample)")
-    parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED_STARTS["test"], help="first seed (test split)")
+    parser.add_argument("--seed-start", type=int, default=None,
+                        help=f"first seed (default: the test split's, {DEFAULT_SEED_STARTS['test']}, or the env's "
+                             "fixed test split, e.g. WebShop's goals 0-499)")  # fmt: skip
     parser.add_argument("--mode", choices=("greedy", "sampled"), default="greedy", help="decoding at evaluation")
     parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (--mode sampled)")
     parser.add_argument("--k", type=int, default=1, help="samples per seed (pass@k)")

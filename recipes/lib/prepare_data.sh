@@ -5,11 +5,13 @@
 #
 #   recipes/<env>/prepare_data.sh [--out DIR] [more `tsr-verl make-data` arguments]
 #
-# DIR defaults to <repo>/data/<env> (where run.sh looks). Extra arguments are passed to make-data
-# after the recipe's, so they win: e.g. `--train 8 --val 4 --test 4` or `--set p=0.9`.
-# Sizes: 1600 training episodes = 200 steps x 8 groups (one pass); 256 val and 256 test episodes
-# (the paper evaluates on 256 prompts). Budgets must match the YAML's custom.tsr (they are shown
-# in the turn-1 prompt): 10 actions per episode, at most 2 per turn, separated by "||".
+# DIR defaults to <repo>/data/<env> (where run.sh looks). Arguments go to make-data in the order
+# shared defaults < the recipe's settings < the user's (later ones win): e.g. `--train 8 --val 4
+# --test 4` or `--set p=0.9`.
+# Shared defaults: 1600 training episodes = 200 steps x 8 groups (one pass); 256 val and 256 test
+# episodes (the paper evaluates on 256 prompts). Budgets must match the YAML's custom.tsr (they are
+# shown in the turn-1 prompt): 10 actions per episode, at most 2 per turn, separated by "||"
+# (a recipe such as WebShop passes its own).
 set -euo pipefail
 
 ENV_NAME=${1:?"lib/prepare_data.sh needs the recipe (environment) name first"}
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-"$TSR_VERL" make-data "$ENV_NAME" --out "$OUT" "${RECIPE_ARGS[@]}" \
+"$TSR_VERL" make-data "$ENV_NAME" --out "$OUT" \
     --train 1600 --val 256 --test 256 \
     --max-actions 10 --max-actions-per-turn 2 --action-sep "||" \
-    "${EXTRA[@]}"
+    "${RECIPE_ARGS[@]}" "${EXTRA[@]}"

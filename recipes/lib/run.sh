@@ -7,6 +7,7 @@
 #   ALGO       grpo | ppo      (ppo = algorithm.adv_estimator=gae; veRL then adds the critic)
 #   STRATEGY   naive | best_of_n | beam | lookahead | trajectory_best_of_n
 #   --device   gpu (default): the recipe YAML as is; cpu: the CPU launcher plus a small size
+#              (adjusted by the recipe's optional cpu_overrides file, see below)
 #   --dry-run  print the environment and the command instead of running it
 #
 # Environment: MODEL=/local/model/folder (GPU default: the YAML's placeholder; CPU default:
@@ -83,6 +84,14 @@ if [[ $DEVICE == cpu ]]; then
         trainer.total_training_steps=2
         data.val_max_samples=4
     )
+    # A recipe may adjust these CPU sizes (e.g. WebShop's long observations need longer responses):
+    # recipes/<env>/cpu_overrides holds one Hydra override per line; blank lines and lines
+    # starting with # are skipped. They come after the sizes above and before the user's overrides.
+    if [[ -f $HERE/cpu_overrides ]]; then
+        while read -r line || [[ -n $line ]]; do
+            [[ -z $line || $line == \#* ]] || ARGS+=("$line")
+        done <"$HERE/cpu_overrides"
+    fi
 fi
 [[ -n ${MODEL:-} ]] && ARGS+=("actor_rollout_ref.model.path=$MODEL")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
@@ -134,6 +135,18 @@ class TextEnv(ABC):
     def available_actions(self) -> tuple[str, ...]:
         """Actions valid in the current state (listed in the prompt when ``lists_actions``)."""
         return self.actions
+
+    def seed_splits(self) -> Mapping[str, range] | None:
+        """Fixed seed ranges of dataset splits, for envs whose episodes are a fixed, finite list
+        with held-out parts (WebShop: goals 0-499 test, 500-1499 val, 1500+ train); None (the
+        default) means any seed is valid in any split.
+
+        ``datasets.write_splits`` (and ``tsr-verl make-data``) start a split listed here at its
+        range's start unless the user gives a start, and refuse a split that would run past its
+        range (or, with a user-given start, past the last valid seed) before writing anything.
+        It is a method, not a class constant, because the ranges can depend on the config
+        (WebShop's goal kind and catalog decide how many goals there are)."""
+        return None
 
     def fork(self: EnvT, rng: ForkRng = "independent") -> EnvT:
         """Return an independent copy of the current state.

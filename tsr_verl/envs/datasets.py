@@ -8,7 +8,9 @@ the policy alone). ``extra_info.env`` is the ``EnvSpec`` the agent loop rebuilds
 from; the stored ``prompt`` is the conversation's first two messages for that episode.
 
 Seed ranges of the splits must be disjoint (checked before anything is written, and again on
-the generated rows). All files are written atomically, with a ``manifest.json`` describing them.
+the generated rows). Envs with fixed splits (``TextEnv.seed_splits``, e.g. WebShop's goal list)
+supply each split's default start and bounds instead of ``DEFAULT_SEED_STARTS``.
+All files are written atomically, with a ``manifest.json`` describing them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from tsr_verl.envs.registry import make
 from tsr_verl.io import write_json, write_parquet
 
 DEFAULT_SEED_STARTS: dict[str, int] = {"train": 0, "val": 1_000_000, "test": 2_000_000}
-"""Where each split's seeds start by default: far apart, so sizes can grow without overlap."""
+"""Where each split's seeds start by default: far apart, so sizes can grow without overlap (envs
+with fixed splits override them through ``TextEnv.seed_splits``)."""
 DEFAULT_AGENTS: dict[str, str] = {"train": "tsr_agent", "val": "tsr_eval", "test": "tsr_eval"}
 
 
@@ -53,9 +56,15 @@ def plan_splits(
     sizes: Mapping[str, int],
     seed_starts: Mapping[str, int] | None = None,
     agents: Mapping[str, str] | None = None,
+    seed_ranges: Mapping[str, range] | None = None,
+    env_name: str = "the env",
 ) -> list[Split]:
-    """Build and validate the split plan; raise ``ValueError`` naming overlapping splits."""
-    starts = {**DEFAULT_SEED_STARTS, **(seed_starts or {})}
+    """Build and validate the split plan; raise ``ValueError`` naming overlapping splits.
+
+    ``seed_ranges`` is the env's ``TextEnv.seed_splits()``: a split it lists starts at its range
+    unless ``seed_starts`` names it (the user's start wins), and must fit (``check_seed_ranges``)."""
+    ranges = dict(seed_ranges or {})
+    starts = {**DEFAULT_SEED_STARTS, **{k: r.start for k, r in ranges.items()}, **(seed_starts or {})}
     names = {**DEFAULT_AGENTS, **(agents or {})}
     splits = []
     for name, size in sizes.items():
@@ -67,7 +76,35 @@ def plan_splits(
             raise ValueError(f"split {name!r}: seed start must be >= 0, got {starts[name]}")
         splits.append(Split(name, size, starts[name], names.get(name, "tsr_agent")))
     check_disjoint(splits)
+    if ranges:
+        check_seed_ranges(splits, ranges, set(seed_starts or ()), env_name)
     return splits
+
+
+def _span(seeds: range) -> str:
+    return f"seeds {seeds.start}..{seeds.stop - 1}" if seeds else "no seeds"
+
+
+def check_seed_ranges(splits: list[Split], ranges: Mapping[str, range], user_started: set[str], env_name: str) -> None:
+    """Raise ``ValueError`` if a split leaves the env's fixed seed ranges: one at its default
+    start must stay inside its own range (no held-out seed in another split), one with a
+    user-given start below the largest range's end (the number of episodes the env has)."""
+    total = max((r.stop for r in ranges.values()), default=0)
+    for split in splits:
+        if not split.size:
+            continue
+        own = None if split.name in user_started else ranges.get(split.name)
+        if own is not None and split.seeds.stop > own.stop:
+            raise ValueError(
+                f"split {split.name!r}: {split.size} episodes need {_span(split.seeds)}, but {env_name}'s "
+                f"{split.name} split has only {len(own)} ({_span(own)}); ask for at most {len(own)} "
+                f"(--{split.name} {len(own)}) or use more data"
+            )
+        if split.seeds.stop > total:
+            raise ValueError(
+                f"split {split.name!r}: {split.size} episodes need {_span(split.seeds)}, but {env_name} has "
+                f"only {total} episodes (seeds 0..{total - 1})"
+            )
 
 
 def check_disjoint(splits: list[Split]) -> None:
@@ -117,15 +154,17 @@ def write_splits(
 ) -> dict[str, Path]:
     """Write ``<out_dir>/<split>.parquet`` for every split and ``manifest.json``; return the paths.
 
-    ``env_config`` is validated by building the env once before any episode is generated;
-    ``agents`` overrides the agent loop per split (default ``DEFAULT_AGENTS``).
+    ``env_config`` is validated by building the env once before any episode is generated; its
+    ``seed_splits()`` gives the default starts and bounds (``plan_splits``). ``agents`` overrides
+    the agent loop per split (default ``DEFAULT_AGENTS``).
     """
     config = dict(env_config or {})
     parse, prompt = parse or ParseConfig(), prompt or PromptConfig()
-    splits = plan_splits(sizes or {"train": 1024, "val": 128, "test": 256}, seed_starts, agents)
     if max_actions < 1:
         raise ValueError(f"max_actions must be >= 1, got {max_actions}")
-    make(env_name, **config)  # fail fast on a bad env name or config
+    env = make(env_name, **config)  # fail fast on a bad env name or config
+    default_sizes = {"train": 1024, "val": 128, "test": 256}
+    splits = plan_splits(sizes or default_sizes, seed_starts, agents, env.seed_splits(), env_name)
     rows_by_split: dict[str, list[dict[str, Any]]] = {}
     total = sum(s.size for s in splits)
     with tqdm(total=total, desc=f"{env_name} episodes", unit="ep", disable=not progress) as bar:
