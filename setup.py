@@ -46,7 +46,7 @@ EXTRAS = {
     # fast search backend. spaCy (+ an English model) is optional: the reward's noun overlap uses it
     # when installed and a documented deterministic approximation otherwise.
     "webshop": ["bm25s==0.3.16", "PyStemmer>=2.2", "rapidfuzz>=3", "tantivy>=0.22"],
-    "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis>=6", "ruff"],
+    "dev": ["matplotlib>=3.8", "pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis>=6", "ruff"],
 }
 
 setup(

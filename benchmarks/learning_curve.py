@@ -1,0 +1,205 @@
+"""Learning curves: naive GRPO vs TSR GRPO on FrozenLake, same seeds, same optimizer steps.
+
+For each training seed and each arm (``naive`` and ``--strategy``, default ``beam``), one real
+veRL ``main_ppo`` run of the FrozenLake recipe (``recipes/frozenlake``) through the launcher.
+Both arms see the same data, the same seed, the same number of optimizer steps and the same
+instance filter; only ``custom.tsr.strategy`` differs. Every ``--eval-every`` steps veRL
+validates the policy *alone* (``tsr_eval``: no search, greedy) on the same held-out maps, so the
+curves compare policies, not search. The run writes ``learning_curve.json``,
+``learning_curve.png`` (success vs step, mean and min-max band over seeds) and
+``tsr_metrics.png`` (per-step TSR metrics of the first TSR run, from veRL's metric log).
+
+CPU (default): the policy is a tiny random Llama (4 layers, hidden 256) given a *format*
+warm-start (``tsr_verl.warmstart``: well-formed answers naming random actions, so it answers in
+format but knows nothing about the game); non-slippery 4x4 FrozenLake, one action per turn.
+
+    python benchmarks/learning_curve.py [--seeds 0 1 2] [--steps 10] [--eval-every 5] [--strategy beam]
+
+GPU: ``--device gpu --model /path/to/Qwen2.5-0.5B-Instruct --slippery --steps 200 --eval-every 10``
+runs the paper's setting with the recipe's GPU sizes (``--cpu-sizes`` is then off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "recipes" / "frozenlake" / "config"
+SUCCESS = "val-aux/tsr_verl/frozenlake/success/mean@1"
+MAX_TURNS = 5
+
+
+def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> list[str]:
+    """A size the 2-core CPU trains in minutes: one optimizer update per step on the groups the
+    instance filter keeps."""
+    kept = max(1, int(groups * keep_ratio)) * group_size
+    return [f"data.train_batch_size={groups}", f"actor_rollout_ref.rollout.n={group_size}",
+            # Turn 1 is ~255 tokens; 5 turns of <= 24 answer tokens + ~75 observation tokens fit
+            # in 512. veRL pads every sequence to prompt + response length on CPU (no
+            # remove-padding), so these two numbers set the actor update's cost.
+            "data.max_prompt_length=288", "data.max_response_length=512",
+            "actor_rollout_ref.rollout.max_model_len=800",
+            "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
+            f"actor_rollout_ref.actor.ppo_mini_batch_size={kept // group_size}",
+            # Micro batches of one group bound the [batch, length, vocab] logits in memory.
+            f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={group_size}",
+            f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+            f"actor_rollout_ref.actor.optim.lr={lr}"]  # fmt: skip
+
+
+def job_args(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int, run_dir: Path) -> list[str]:
+    args = [f"--config-path={CONFIG}", "--config-name=tsr_frozenlake",
+            f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}",
+            f"actor_rollout_ref.model.path={model}", f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
+            f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
+            f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
+            "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
+            f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={seed}",
+            f"trainer.total_training_steps={ns.steps}", f"trainer.test_freq={ns.eval_every}",
+            "trainer.val_before_train=true", "trainer.save_freq=-1", "trainer.logger=[console,file]",
+            f"trainer.default_local_dir={run_dir / 'checkpoints'}", f"hydra.run.dir={run_dir / 'hydra'}",
+            f"algorithm.reward_variance_filtering.top_k_ratio={ns.keep_ratio}"]  # fmt: skip
+    if ns.device == "cpu":
+        args += cpu_sizes(ns.groups, ns.group_size, ns.keep_ratio, ns.lr)
+    return args
+
+
+def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
+    """The (warm-started) model and the shared dataset."""
+    from tsr_verl.envs.datasets import write_splits
+    from tsr_verl.envs.parsing import ParseConfig
+    from tsr_verl.models import build_tiny_model, default_model_dir, prepare_default_model
+    from tsr_verl.warmstart import warm_start
+
+    env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery}
+    data = ns.out / "data"
+    write_splits(data, "frozenlake", env_config, {"train": ns.steps * ns.groups, "val": ns.val},
+                 max_actions=MAX_TURNS, parse=ParseConfig(max_actions_per_turn=1), progress=False)  # fmt: skip
+    if ns.model:
+        return Path(ns.model).resolve(), data
+    warm = ns.out / "model_warm"
+    if not (warm / "config.json").is_file():
+        prepare_default_model()  # its tokenizer is the tiny model's
+        tiny = build_tiny_model(ns.out / "model_tiny", hidden_size=256, num_heads=4, num_layers=4,
+                                intermediate_size=512, tokenizer_dir=default_model_dir())  # fmt: skip
+        losses = warm_start(tiny, warm, "frozenlake", env_config, steps=ns.warmstart_steps, max_actions=MAX_TURNS)
+        print(f"[learning_curve] format warm-start: answer-token loss {losses['loss_first']:.2f} -> "
+              f"{losses['loss_last']:.2f}", flush=True)  # fmt: skip
+    return warm, data
+
+
+def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int) -> dict:
+    from tsr_verl import launch
+    from tsr_verl.quickstart import read_metrics
+
+    run_dir = ns.out / f"{strategy}_seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file() and any(r["step"] == ns.steps and SUCCESS in r["data"] for r in read_metrics(metrics)):
+        print(f"[learning_curve] {strategy} seed {seed}: reusing {metrics}", flush=True)
+    else:
+        metrics.unlink(missing_ok=True)
+        cmd, env = launch.build_command(job_args(ns, data, model, strategy, seed, run_dir), ns.device)
+        env["VERL_FILE_LOGGER_PATH"] = str(metrics)
+        start = time.monotonic()
+        with open(run_dir / "train.log", "w") as log:
+            rc = launch.stream(cmd, env, log, run_dir, lambda line: None)
+        print(f"[learning_curve] {strategy} seed {seed}: exit {rc} after {(time.monotonic() - start) / 60:.1f} min",
+              flush=True)  # fmt: skip
+        if rc != 0:
+            raise SystemExit(f"run failed: see {run_dir / 'train.log'}")
+    rows = read_metrics(metrics)
+    curve = {r["step"]: r["data"][SUCCESS] for r in rows if SUCCESS in r["data"]}
+    return {"curve": curve, "train": [r for r in rows if "tsr/success" in r["data"]]}
+
+
+def summarize(results: dict[str, dict[int, dict]]) -> dict:
+    out = {}
+    for arm, by_seed in results.items():
+        steps = sorted(set.intersection(*(set(r["curve"]) for r in by_seed.values())))
+        values = np.array([[by_seed[s]["curve"][t] for t in steps] for s in sorted(by_seed)])
+        out[arm] = {"steps": steps, "per_seed": {s: values[i].tolist() for i, s in enumerate(sorted(by_seed))},
+                    "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
+                    "min": values.min(0).tolist(), "max": values.max(0).tolist()}  # fmt: skip
+    return out
+
+
+def plot(summary: dict, results: dict, tsr_arm: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm, s in summary.items():
+        (line,) = ax.plot(s["steps"], np.array(s["mean"]) * 100, marker="o", label=f"{arm} (mean of {len(s['per_seed'])} seeds)")
+        ax.fill_between(s["steps"], np.array(s["min"]) * 100, np.array(s["max"]) * 100, alpha=0.2, color=line.get_color())
+    ax.set(xlabel="optimizer step", ylabel="held-out success, policy alone (%)", title="FrozenLake: naive vs TSR GRPO")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "learning_curve.png", dpi=120)
+    train = next(iter(results[tsr_arm].values()))["train"]
+    keys = [("tsr/success", "training-episode success"), ("tsr/proposals", "proposals / episode"),
+            ("tsr/tokens_kept_ratio", "kept / generated tokens"), ("tsr_filter/groups_kept", "groups kept by filter")]  # fmt: skip
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
+    for ax, (key, title) in zip(axes, keys, strict=True):
+        steps = [r["step"] for r in train]
+        if key == "tsr/tokens_kept_ratio":
+            ys = [r["data"]["tsr/tokens_kept"] / max(1e-9, r["data"]["tsr/tokens_generated"]) for r in train]
+        else:
+            ys = [r["data"].get(key, np.nan) for r in train]
+        ax.plot(steps, ys, marker=".")
+        ax.set(title=title, xlabel="step")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"per-step TSR metrics ({tsr_arm}, first seed)")
+    fig.tight_layout()
+    fig.savefig(out / "tsr_metrics.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (data order, sampling)")
+    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
+    parser.add_argument("--eval-every", type=int, default=5, help="validate every k steps (and before training)")
+    parser.add_argument("--strategy", default="beam", help="the TSR arm's strategy (paper settings M=4, B=2, D=2)")
+    parser.add_argument("--groups", type=int, default=8, help="prompt groups (maps) per step")
+    parser.add_argument("--group-size", type=int, default=4, help="episodes per group (GRPO n)")
+    parser.add_argument("--val", type=int, default=48, help="held-out validation maps")
+    parser.add_argument("--keep-ratio", type=float, default=0.5, help="StarPO-S top_k_ratio (both arms)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="actor learning rate (CPU sizes)")
+    parser.add_argument("--warmstart-steps", type=int, default=100, help="format warm-start steps (CPU default model)")
+    parser.add_argument("--slippery", action="store_true", help="slippery FrozenLake (the paper's setting)")
+    parser.add_argument("--model", default=None, help="HF model folder (default on CPU: warm-started tiny model)")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "learning_curve")
+    ns = parser.parse_args()
+    ns.out = ns.out.resolve()
+    ns.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    model, data = prepare(ns)
+    results: dict[str, dict[int, dict]] = {"naive": {}, ns.strategy: {}}
+    for seed in ns.seeds:
+        for arm in results:
+            results[arm][seed] = run_one(ns, data, model, arm, seed)
+    summary = summarize(results)
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nheld-out success of the policy alone ({ns.val} maps, greedy), mean ± std over seeds {ns.seeds}")
+    print(f"{'step':>6}" + "".join(f"{arm:>22}" for arm in summary))
+    for i, step in enumerate(summary["naive"]["steps"]):
+        print(f"{step:>6}" + "".join(f"{s['mean'][i]:>15.1%} ± {s['std'][i]:>4.1%}" for s in summary.values()))
+    meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()}
+    (ns.out / "learning_curve.json").write_text(json.dumps({"meta": {**meta, "model": str(model), "minutes": minutes},
+                                                            "summary": summary}, indent=1))  # fmt: skip
+    plot(summary, results, ns.strategy, ns.out)
+    print(f"\n{minutes:.1f} min; wrote {ns.out}/learning_curve.json, learning_curve.png, tsr_metrics.png")
+
+
+if __name__ == "__main__":
+    main()
