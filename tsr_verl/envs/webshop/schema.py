@@ -9,7 +9,7 @@ Field meanings follow upstream WebShop's raw files (``items_shuffle*.json`` for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -122,10 +122,3 @@ class RewardBreakdown:
     """Whether the price is within ``price_upper`` (None when the goal has no price limit)."""
     details: Mapping[str, object] = field(default_factory=dict)
     """Intermediate values (matched attributes/options, title score, noun extractor used)."""
-
-
-def normalize_selected(options: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
-    """Selected options as ``{name: value}`` (bare values get their position as the name)."""
-    if isinstance(options, Mapping):
-        return {str(k): str(v) for k, v in options.items()}
-    return {str(i): str(v) for i, v in enumerate(options)}
