@@ -30,10 +30,13 @@ from tsr_verl.metrics import reward_extra_info_metrics
 GROUPS = {"a": [1.0, 1.0, 1.0, 1.0], "b": [0.0, 1.0, 0.0, 1.0], "c": [0.0, 3.0, 0.0, 3.0], "d": [0.0, 0.0, 0.0, 2.0]}
 
 
-def _episode(ret: float, session: int) -> dict:
-    """One stored trajectory as the TSR agent loop writes it (reward at the last token)."""
-    info = {"success": float(ret > 0), "episode_return": ret, "tsr_proposals": 4.0 + session, "note": "x"}
-    return {"rm_scores": torch.tensor([0.0, 0.0, ret]), "extra_fields": {"reward_extra_info": info}}
+def _episode(ret: float, session: int, error: str | None = None) -> dict:
+    """One stored trajectory as the TSR agent loop writes it (reward at the last token); ``error``
+    makes it a crashed episode (``ret`` is then the loop's ``error_penalty``)."""
+    info = {"success": float(ret > 0), "episode_return": ret, "tsr_proposals": 4.0 + session, "note": "x",
+            "tsr_error": float(error is not None)}  # fmt: skip
+    extra = {"reward_extra_info": info, **({"tsr_error_message": error} if error else {})}
+    return {"rm_scores": torch.tensor([0.0, 0.0, ret]), "extra_fields": extra}
 
 
 class FakeTQ:
@@ -48,13 +51,17 @@ class FakeTQ:
             monkeypatch.setattr(transfer_queue, name, getattr(self, name))
         return self
 
-    def add_groups(self, groups: dict[str, list[float]], partition: str = "train") -> None:
+    def add_groups(
+        self, groups: dict[str, list[float]], partition: str = "train", crashed: dict[str, int] | None = None
+    ) -> None:
+        """``crashed``: uid -> the session that ended with ``tsr_error=1`` (its return = the penalty)."""
         for uid, returns in groups.items():
             self.tags.setdefault(partition, {})[uid] = {"is_prompt": True, "status": "finished", "global_steps": 1}
             for s, ret in enumerate(returns):
                 key = f"{uid}_{s}_0"
                 self.tags[partition][key] = {"status": "success", "seq_len": 3}
-                self.values.setdefault(partition, {})[key] = _episode(ret, s)
+                error = "OSError('disk on fire')" if (crashed or {}).get(uid) == s else None
+                self.values.setdefault(partition, {})[key] = _episode(ret, s, error)
 
     def kv_list(self, partition_id: str | None = None) -> dict:
         return {p: dict(t) for p, t in self.tags.items()}
@@ -103,6 +110,8 @@ def test_top_k_ratio_keeps_highest_std_groups_and_logs(monkeypatch):
     assert metrics["tsr_filter/groups_kept"] == 2
     assert metrics["tsr_filter/groups_dropped"] == 2
     assert metrics["tsr_filter/zero_variance_groups"] == 1
+    assert metrics["tsr_filter/zero_variance_fraction"] == 0.25
+    assert metrics["tsr_filter/error_groups"] == 0
     assert metrics["tsr_filter/fallback_keep_all"] == 0
     assert metrics["tsr_filter/mean_return_before"] == pytest.approx(_mean(GROUPS, "abcd"))
     assert metrics["tsr_filter/mean_return_after"] == pytest.approx(_mean(GROUPS, "cd"))
@@ -138,7 +147,9 @@ def test_disabled_keeps_everything_but_still_logs_extra_info(monkeypatch):
     FakeTQ().install(monkeypatch).add_groups(GROUPS)
     batch, metrics = _make().sample(global_steps=1, partition_id="train", batch_size=4)
     assert _uids(batch) == ["a", "b", "c", "d"]
-    assert not any(k.startswith("tsr_filter/") for k in metrics)
+    # No ranking statistics, only the failed-group count (always reported).
+    assert {k for k in metrics if k.startswith("tsr_filter/")} == {"tsr_filter/error_groups"}
+    assert metrics["tsr_filter/error_groups"] == 0
     assert metrics["tsr/success"] == pytest.approx(9 / 16)
 
 
@@ -149,6 +160,43 @@ def test_all_filtered_falls_back_to_whole_batch(monkeypatch):
     assert metrics["tsr_filter/fallback_keep_all"] == 1
     assert metrics["tsr_filter/groups_kept"] == 2
     assert metrics["tsr_filter/mean_return_after"] == metrics["tsr_filter/mean_return_before"] == 0.5
+
+
+# Two clean zero-variance groups and "z": three zero-return sessions and one that crashed (return =
+# error_penalty -1). Counted as an episode, the crash gives z std 0.5: the only "informative" group.
+CRASH = {"a": [1.0] * 4, "e": [0.0] * 4, "z": [0.0, 0.0, -1.0, 0.0]}
+
+
+def test_a_crashed_episode_drops_its_group_before_ranking(monkeypatch):
+    fake = FakeTQ().install(monkeypatch)
+    fake.add_groups(CRASH, crashed={"z": 2})
+    batch, metrics = _make(enable=True, strategy="top_k", top_k=1).sample(1, "train", 3)
+
+    assert _uids(batch) == ["a"]  # not z; a and e tie at std 0, the first uid wins
+    assert not any(k.startswith("z") for k in fake.tags["train"])  # z cleared from TransferQueue
+    assert metrics["tsr_filter/error_groups"] == 1
+    # Group statistics count only the clean groups a and e, both zero-variance.
+    assert metrics["tsr_filter/groups_before"] == 2 and metrics["tsr_filter/groups_dropped"] == 1
+    assert metrics["tsr_filter/zero_variance_fraction"] == 1.0
+    assert metrics["tsr_filter/mean_return_before"] == 0.5 and metrics["tsr_filter/mean_std_before"] == 0
+    # tsr/* means skip the crashed session (no -1 in the mean return); tsr/error counts it.
+    assert metrics["tsr/episode_return"] == pytest.approx(4 / 11)
+    assert metrics["tsr/error"] == pytest.approx(1 / 12)
+
+
+def test_crashed_groups_are_dropped_even_without_filtering(monkeypatch):
+    fake = FakeTQ().install(monkeypatch)
+    fake.add_groups(CRASH, crashed={"z": 2})
+    batch, metrics = _make().sample(1, "train", 3)
+    assert _uids(batch) == ["a", "e"]
+    assert sorted(fake.tags["train"]) == sorted(batch.keys)
+    assert metrics["tsr_filter/error_groups"] == 1
+
+
+def test_a_step_where_every_group_crashed_fails_with_the_error(monkeypatch):
+    FakeTQ().install(monkeypatch).add_groups({"y": [0.0, -1.0], "z": [-1.0, 0.0]}, crashed={"y": 1, "z": 0})
+    with pytest.raises(RuntimeError, match=r"every one of the 2 prompt groups.*disk on fire"):
+        _make(enable=True).sample(1, "train", 2)
 
 
 def test_validation_partition_is_not_filtered(monkeypatch):

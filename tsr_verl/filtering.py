@@ -8,6 +8,13 @@ return only the kept ones, so filtering is independent of the advantage estimato
 ``sample`` also returns ``tsr_filter/*`` statistics and ``tsr/*`` means of every numeric
 ``reward_extra_info`` entry; the trainer merges sampler metrics into the step's logged metrics.
 
+Failed episodes: a session the agent loop ended with ``tsr_error=1`` (env or search exception)
+carries ``error_penalty`` as its return, which would skew its group's mean/std and make the group
+look informative. Every group containing one is therefore dropped (and cleared from TransferQueue)
+before anything is ranked, whether or not filtering is enabled, and counted in
+``tsr_filter/error_groups``; ``tsr/*`` means skip failed sessions, except ``tsr/error``, the share
+of failed sessions among all sampled. A step whose groups all failed raises ``RuntimeError``.
+
 Why here: the V1 trainer hands custom samplers nothing but ``sampler_kwargs`` (it does not wire
 ``algorithm.filter_groups`` into them), and its ``_compute_metrics`` ignores ``reward_extra_info``;
 the sampler is the one documented V1 hook that sees each step's groups and returns metrics. A
@@ -47,7 +54,7 @@ from omegaconf import DictConfig, OmegaConf
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
-from tsr_verl.metrics import filter_metrics, reward_extra_info_metrics
+from tsr_verl.metrics import ERROR_KEY, failed_sessions, filter_metrics, reward_extra_info_metrics
 from tsr_verl.search.filtering import FilterConfig, select_groups
 
 logger = logging.getLogger(__name__)
@@ -168,7 +175,9 @@ class TSRReplayBuffer(ReplayBuffer):
         chosen = set(selected)
         keys = last_output_keys([key for key in snapshot if key.split("_")[0] in chosen])
         returns, extra_fields = self._fetch(partition_id, keys)
-        metrics = reward_extra_info_metrics(extra_fields) if self.settings.log_extra_info else {}
+        failed = failed_sessions(extra_fields)
+        metrics = self._extra_info_metrics(extra_fields, failed)
+        selected = self._drop_failed_groups(partition_id, selected, keys, extra_fields, failed, metrics)
         config = self.settings.filter_config()
         if config is None:
             return selected, metrics
@@ -182,16 +191,48 @@ class TSRReplayBuffer(ReplayBuffer):
         metrics.update(filter_metrics(result.stats, len(kept), len(dropped), fallback))
         return kept, metrics
 
+    def _extra_info_metrics(self, extra_fields: list[dict], failed: list[int]) -> dict[str, float]:
+        """``tsr/*`` means over the sessions that did not fail, plus ``tsr/error`` over all."""
+        if not self.settings.log_extra_info:
+            return {}
+        skip = set(failed)
+        metrics = reward_extra_info_metrics(f for i, f in enumerate(extra_fields) if i not in skip)
+        if extra_fields:
+            metrics[f"tsr/{ERROR_KEY.removeprefix('tsr_')}"] = len(failed) / len(extra_fields)
+        return metrics
+
+    def _drop_failed_groups(
+        self, partition_id: str, selected: list[str], keys: list[str], extra_fields: list[dict],
+        failed: list[int], metrics: dict[str, float],
+    ) -> list[str]:  # fmt: skip
+        """Clear every group with a failed session from TransferQueue; return the other uids.
+
+        Counts them in ``metrics`` (``tsr_filter/error_groups``); raises if no group is left."""
+        bad = {keys[i].split("_")[0] for i in failed}
+        metrics["tsr_filter/error_groups"] = float(len(bad))
+        if not bad:
+            return selected
+        clean = [uid for uid in selected if uid not in bad]
+        if not clean:
+            fields = extra_fields[failed[0]]
+            message = fields.get("tsr_error_message", "no tsr_error_message") if isinstance(fields, dict) else ""
+            raise RuntimeError(
+                f"every one of the {len(selected)} prompt groups of this step has a failed TSR episode "
+                f"(tsr_error=1), nothing is left to train on; e.g. {keys[failed[0]]}: {message}"
+            )
+        logger.warning("TSR sampler: dropping %d of %d groups with a failed episode", len(bad), len(selected))
+        self._clear_groups(partition_id, bad)
+        return clean
+
     def _fetch(self, partition_id: str, keys: list[str]) -> tuple[dict[str, list[float]], list[dict]]:
-        """Read the filter metric (per uid) and ``extra_fields`` of ``keys`` from TransferQueue."""
+        """Read the filter metric (per uid) and ``extra_fields`` of ``keys`` from TransferQueue
+        (``extra_fields`` always: it says which sessions failed)."""
         use_reward = self.settings.metric == REWARD_METRIC
-        fields = (["rm_scores"] if use_reward else []) + (
-            ["extra_fields"] if self.settings.log_extra_info or not use_reward else []
-        )
+        fields = (["rm_scores"] if use_reward else []) + ["extra_fields"]
         if not keys:
             return {}, []
         data = tq.kv_batch_get(keys=keys, partition_id=partition_id, select_fields=fields)
-        extra_fields = [getattr(v, "data", v) for v in data["extra_fields"]] if "extra_fields" in fields else []
+        extra_fields = [getattr(v, "data", v) for v in data["extra_fields"]]
         rm_scores = list(data["rm_scores"]) if use_reward else []
         returns: dict[str, list[float]] = {}
         for i, key in enumerate(keys):

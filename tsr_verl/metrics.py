@@ -17,6 +17,8 @@ from typing import Any
 
 EXTRA_INFO_PREFIX = "tsr/"
 FILTER_PREFIX = "tsr_filter/"
+ERROR_KEY = "tsr_error"
+"""``reward_extra_info`` flag (1.0) of an episode that ended because the env or the search raised."""
 
 
 def extra_info_metric_name(key: str, prefix: str = EXTRA_INFO_PREFIX) -> str:
@@ -44,20 +46,34 @@ def reward_extra_info_metrics(
     return {extra_info_metric_name(k, prefix): sum(v) / len(v) for k, v in sorted(values.items())}
 
 
+def failed_sessions(extra_fields: Iterable[Mapping[str, Any] | None]) -> list[int]:
+    """Positions of the episodes whose ``reward_extra_info`` has ``tsr_error`` set (non-zero)."""
+    out = []
+    for i, fields in enumerate(extra_fields):
+        info = fields.get("reward_extra_info") if isinstance(fields, Mapping) else None
+        flag = _as_float(info.get(ERROR_KEY, 0.0)) if isinstance(info, Mapping) else None
+        if flag:  # None (absent / not a number) and 0.0 are clean
+            out.append(i)
+    return out
+
+
 def filter_metrics(
     stats: Mapping[str, float], kept: int, dropped: int, fallback: bool, prefix: str = FILTER_PREFIX
 ) -> dict[str, float]:
     """Name ``select_groups`` statistics for logging (``tsr_filter/groups_kept`` etc.).
 
     ``fallback`` means the filter would have dropped every group and the whole batch was kept, so
-    the "after" statistics equal the "before" ones.
+    the "after" statistics equal the "before" ones. ``zero_variance_fraction`` is the share of
+    groups whose returns all agree (no GRPO signal), the number search tends to raise.
     """
     after = "before" if fallback else "after"
+    groups = float(stats["groups_before"])
     return {
         f"{prefix}groups_before": float(stats["groups_before"]),
         f"{prefix}groups_kept": float(kept),
         f"{prefix}groups_dropped": float(dropped),
         f"{prefix}zero_variance_groups": float(stats["zero_variance_groups"]),
+        f"{prefix}zero_variance_fraction": float(stats["zero_variance_groups"]) / groups if groups else 0.0,
         f"{prefix}mean_std_before": float(stats["mean_std_before"]),
         f"{prefix}mean_std_after": float(stats[f"mean_std_{after}"]),
         f"{prefix}mean_return_before": float(stats["mean_return_before"]),
