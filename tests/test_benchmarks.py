@@ -11,7 +11,7 @@ import pytest
 
 SCRIPTS = [
     ("envs.py", ["--quick"], "fork vs rebuild"),
-    ("search.py", ["--episodes", "3"], "trajectory_best_of_n"),
+    ("search.py", ["--groups", "2", "--group-size", "3"], "trajectory_best_of_n"),
     ("webshop.py", ["--sizes", "300", "--episodes", "5", "--queries", "20", "--no-ray"], "search latency"),
 ]
 

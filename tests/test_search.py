@@ -179,7 +179,7 @@ def test_kept_tokens_and_logprobs_are_the_proposers_own():
     assert cost.proposals == len(proposer.issued) and cost.proposal_calls == len(proposer.calls)
     assert cost.tokens_generated == 2 * len(proposer.issued)
     assert cost.tokens_kept == result.best.num_tokens == 2 * len(result.best.turns)
-    assert cost.env_steps > 0 and cost.forks > 0 and cost.env_time_s > 0 and not cost.peeked
+    assert cost.env_steps > 0 and cost.forks > 0 and cost.env_time_s > 0
 
 
 def test_ties_are_broken_by_seeded_random_not_candidate_order():
@@ -266,16 +266,34 @@ def test_naive_equals_plain_rollout_and_degenerate_beam(name, cfg, seed):
         assert result.best.total_return == pytest.approx(sum(t.reward for t in expected))
 
 
-def test_stochastic_scoring_modes_are_reported():
-    env = make("frozenlake", is_slippery=True)
-    env.reset(3)
-    honest = SearchDriver(HashProposer(env.actions), SearchConfig(strategy="best_of_n", score_samples=3))
-    res = asyncio.run(honest.run(env.fork(rng="copy")))
-    assert not res.cost.peeked
-    # K=3 scoring forks per candidate plus one commit fork per turn.
-    assert res.cost.forks == 3 * res.cost.proposals + len(res.best.turns)
-    peek = SearchDriver(HashProposer(env.actions), SearchConfig(strategy="best_of_n", score_rng="copy"))
-    assert asyncio.run(peek.run(env.fork(rng="copy"))).cost.peeked
+def test_independent_scoring_cannot_see_the_committed_outcome_and_copy_can():
+    """A slippery move scored on forks: with ``score_rng=independent`` the forks' slips are not
+    the real episode's (the committed slip differs from some fork's), with ``copy`` every fork
+    slides exactly as the committed move then does."""
+    def slips(score_rng: str) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        seen: list[tuple[int, int]] = []
+
+        def record(ev):
+            seen.append(ev.env.player)
+            return 0.0
+
+        env = make("frozenlake", is_slippery=True)
+        env.reset(3)
+        start = env.fork(rng="copy")
+
+        async def one(context, k, *, greedy=False):
+            return [Candidate(answer("Down"))] * k
+
+        config = SearchConfig(strategy="best_of_n", num_candidates=1, score_samples=6, score_rng=score_rng)
+        result = asyncio.run(SearchDriver(one, config, EpisodeConfig(max_turns=1), scorer=record).run(env))
+        start.step("Down")
+        assert result.cost.forks == 6 + 1  # K scoring forks + the commit
+        return seen[:6], start.player  # the 7th call re-rates the committed turn on the real env
+
+    peeked, real = slips("copy")
+    assert peeked == [real] * 6
+    honest, real = slips("independent")
+    assert len(set(honest)) > 1  # six independent draws of the slip, not six copies of the real one
 
 
 def test_proposer_returning_the_wrong_count_is_an_error():

@@ -18,7 +18,9 @@ Stochastic environments and forks
 ---------------------------------
 ``fork(rng="independent")`` (the default) gives the fork a fresh generator spawned from the
 parent's seed sequence: its random outcomes (e.g. FrozenLake slips) are reproducible but do not
-reveal what will happen in the real episode. ``fork(rng="copy")`` copies the generator state, so
+reveal what will happen in the real episode. Every fork takes its own child index of its
+parent's fork namespace, so no two forks of one episode (at any depth, of either kind) share a
+stream; ``seed_forks(salt)`` makes episodes that share a seed spawn different streams. ``fork(rng="copy")`` copies the generator state, so
 the fork "peeks" at the real future; search code must only use it when explicitly asked to.
 
 ``terminated`` vs ``truncated`` (as in Gymnasium): ``terminated`` means the game reached a
@@ -38,6 +40,8 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 import numpy as np
 
 ForkRng = Literal["independent", "copy"]
+SALT_MARK = 2**32 - 1
+"""First spawn-key word of a salted fork namespace (``seed_forks``); fork counters never reach it."""
 FORK_RNG_MODES: tuple[str, ...] = ("independent", "copy")
 EnvT = TypeVar("EnvT", bound="TextEnv")
 ConfigT = TypeVar("ConfigT")
@@ -72,6 +76,7 @@ class TextEnv(ABC):
         self.seed: int | None = None
         self._rng: np.random.Generator | None = None
         self._rng_key: tuple[int, tuple[int, ...]] | None = None  # (entropy, spawn key) of a lazy rng
+        self._fork_ns: tuple[int, tuple[int, ...]] | None = None  # seed sequence this env's forks spawn from
         self._forks_made = 0
 
     @property
@@ -162,16 +167,31 @@ class TextEnv(ABC):
         child = self.__class__.__new__(self.__class__)  # shallow copy, without copy.copy's overhead
         child.__dict__.update(self.__dict__)
         child._copy_mutable_state()
-        child._forks_made = 0
+        # Every fork, of either kind, takes the next child index of this env's fork namespace
+        # (numpy's spawn() keys), and its own forks spawn below that index: no two forks of one
+        # lineage ever get the same seed sequence, however deep (copy forks included, whose own
+        # generator continues the parent's stream but whose forks must not replay the parent's).
+        entropy, key = self._fork_ns or (self.seed if self.seed is not None else 0, ())
+        child._fork_ns, child._forks_made = (entropy, key + (self._forks_made,)), 0
+        self._forks_made += 1
         if rng == "copy":
-            child.rng = copy.deepcopy(self.rng)
-        else:
-            # Child i of this env's seed sequence (what numpy's spawn() gives), created lazily.
-            # Only a fork counter advances; this env's own stream is never touched.
-            entropy, key = self._rng_key or (self.seed if self.seed is not None else 0, ())
-            child._rng, child._rng_key = None, (entropy, key + (self._forks_made,))
-            self._forks_made += 1
+            child._rng, child._rng_key = copy.deepcopy(self.rng), None
+        else:  # created lazily on first draw; this env's own stream is never touched
+            child._rng, child._rng_key = None, child._fork_ns
         return child
+
+    def seed_forks(self, *salt: int) -> None:
+        """Spawn this env's future forks from ``(seed, salt)`` instead of the seed alone.
+
+        Episodes that share a seed (GRPO group members) must not score their candidates on the
+        same random draws; the search driver salts the root env with its seed and the episode's
+        ``stream``. The env's own generator (the real episode) is unchanged. Each salt value must
+        be in ``[0, 2**32)`` (one word of a numpy spawn key, so keys never run into each other).
+        """
+        if any(isinstance(v, bool) or not isinstance(v, int | np.integer) or not 0 <= v < 2**32 for v in salt):
+            raise ValueError(f"{self.name}.seed_forks: salt values must be ints in [0, 2**32), got {salt!r}")
+        base = self.seed if self.seed is not None else 0
+        self._fork_ns, self._forks_made = (base, (SALT_MARK, *(int(v) for v in salt))), 0
 
     # --- helpers for subclasses ---------------------------------------------------------------
     @abstractmethod
@@ -184,6 +204,7 @@ class TextEnv(ABC):
             raise ValueError(f"{self.name}.reset: seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
         self._rng, self._rng_key, self._forks_made = None, (self.seed, ()), 0
+        self._fork_ns = (self.seed, ())
 
     def _check_action(self, action: str) -> None:
         if action not in self.actions:

@@ -178,27 +178,53 @@ class FrozenLakeEnv(TextEnv):
             raise IndexError(f"frozenlake.tile: ({r}, {c}) is outside the {board.size}x{board.size} map")
         return board.rows[r][c]
 
-    def shortest_path_length(self) -> int | None:
-        """Fewest moves from the player to the goal over non-hole tiles (None if unreachable)."""
-        return self._require_board().goal_dist[self._pos]
+    def shortest_path_length(self, at: tuple[int, int] | None = None) -> int | None:
+        """Fewest moves from the player (or from ``at``) to the goal over non-hole tiles (None if
+        unreachable)."""
+        return self._require_board().goal_dist[self._cell(at)]
 
-    def transition_probs(self, action: str) -> list[tuple[float, tuple[int, int]]]:
-        """Where ``action`` takes the player from here: ``(probability, (r, c))`` pairs, one per
-        distinct destination (intended first; a bump into the edge counts as staying put)."""
+    def transition_probs(self, action: str, at: tuple[int, int] | None = None) -> list[tuple[float, tuple[int, int]]]:
+        """Where ``action`` takes the player from here (or from ``at``): ``(probability, (r, c))``
+        pairs, one per distinct destination (intended first; a bump into the edge stays put)."""
         if action not in self.actions:
             raise ValueError(f"frozenlake: unknown action {action!r}; valid: {', '.join(self.actions)}")
-        a = self.actions.index(action)
-        if self.config.is_slippery:
-            side = (1.0 - self._q) / 2
-            outcomes = [(self._q, a), (side, (a - 1) % 4), (side, (a + 1) % 4)]
-        else:
-            outcomes = [(1.0, a)]
+        start = self._cell(at)
         merged: dict[int, float] = {}
-        for prob, move in outcomes:
-            if prob > 0:
-                cell = self._target(move)
-                merged[cell] = merged.get(cell, 0.0) + prob
+        for prob, move in self._move_probs(self.actions.index(action)):
+            cell = self._target(move, start)
+            merged[cell] = merged.get(cell, 0.0) + prob
         return [(prob, divmod(cell, self.size)) for cell, prob in merged.items()]
+
+    def hole_risk(self, at: tuple[int, int] | None = None) -> float:
+        """The smallest probability, over the four actions, of the next step ending in a hole."""
+        holes = self.holes
+        return min(sum(p for p, cell in self.transition_probs(a, at) if cell in holes) for a in self.actions)
+
+    def outcomes(self, actions: Sequence[str]) -> list[tuple[float, tuple[int, int], bool]]:
+        """The exact distribution of playing ``actions`` from the current state, as ``step`` would
+        (stopping a branch at a hole or the goal, and every branch at ``max_steps``):
+        ``(probability, final (r, c), episode ended)`` per distinct outcome. Lets a scorer rate a
+        slippery move by its expectation instead of by a few sampled forks."""
+        board = self._require_board()
+        states: dict[tuple[int, bool], float] = {(self._pos, self.done): 1.0}
+        steps = self._steps
+        for action in actions:
+            if action not in self.actions:
+                raise ValueError(f"frozenlake: unknown action {action!r}; valid: {', '.join(self.actions)}")
+            if all(done for _, done in states):
+                break
+            nxt: dict[tuple[int, bool], float] = {}
+            steps += 1
+            for (pos, done), p in states.items():
+                moves = [(1.0, pos, done)] if done else [
+                    (q, cell, cell == board.goal or cell in board.holes or steps >= self.config.max_steps)
+                    for q, move in self._move_probs(self.actions.index(action))
+                    for cell in (self._target(move, pos),)
+                ]  # fmt: skip
+                for q, cell, ended in moves:
+                    nxt[(cell, ended)] = nxt.get((cell, ended), 0.0) + p * q
+            states = nxt
+        return [(p, divmod(pos, board.size), done) for (pos, done), p in states.items() if p > 0]
 
     # --- internals ---------------------------------------------------------------------------------
     def _require_board(self) -> Board:
@@ -206,9 +232,26 @@ class FrozenLakeEnv(TextEnv):
             raise RuntimeError("frozenlake: no map yet; call reset(seed) first")
         return self._board
 
-    def _target(self, move: int) -> int:
+    def _cell(self, at: tuple[int, int] | None) -> int:
+        if at is None:
+            return self._pos
         n = self._require_board().size
-        r, c = divmod(self._pos, n)
+        r, c = at
+        if not (0 <= r < n and 0 <= c < n):
+            raise IndexError(f"frozenlake: ({r}, {c}) is outside the {n}x{n} map")
+        return r * n + c
+
+    def _move_probs(self, a: int) -> list[tuple[float, int]]:
+        """``(probability, actual move)`` of intending move ``a`` (slips go sideways)."""
+        if not self.config.is_slippery:
+            return [(1.0, a)]
+        side = (1.0 - self._q) / 2
+        return [(p, m) for p, m in ((self._q, a), (side, (a - 1) % 4), (side, (a + 1) % 4)) if p > 0]
+
+    def _target(self, move: int, pos: int | None = None) -> int:
+        pos = self._pos if pos is None else pos
+        n = self._require_board().size
+        r, c = divmod(pos, n)
         dr, dc = MOVES[move]
         rr, cc = r + dr, c + dc
-        return rr * n + cc if 0 <= rr < n and 0 <= cc < n else self._pos
+        return rr * n + cc if 0 <= rr < n and 0 <= cc < n else pos

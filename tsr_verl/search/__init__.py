@@ -9,10 +9,20 @@ from tsr_verl.search.config import STRATEGIES, EpisodeConfig, SearchConfig
 from tsr_verl.search.driver import SearchDriver
 from tsr_verl.search.filtering import FilterConfig, FilterResult, select_groups
 from tsr_verl.search.scorers import Evaluation, get_scorer, register_scorer
-from tsr_verl.search.types import Candidate, Context, Proposer, SearchCost, SearchResult, Trajectory, TurnRecord
+from tsr_verl.search.types import (
+    Candidate,
+    Context,
+    Proposer,
+    SearchCost,
+    SearchResult,
+    Selection,
+    Trajectory,
+    TurnRecord,
+    search_metrics,
+)
 
 __all__ = [
     "STRATEGIES", "Candidate", "Context", "EpisodeConfig", "Evaluation", "FilterConfig", "FilterResult", "Proposer",
-    "SearchConfig", "SearchCost", "SearchDriver", "SearchResult", "Trajectory", "TurnRecord", "get_scorer",
-    "register_scorer", "select_groups",
+    "SearchConfig", "SearchCost", "SearchDriver", "SearchResult", "Selection", "Trajectory", "TurnRecord", "get_scorer",
+    "register_scorer", "search_metrics", "select_groups",
 ]  # fmt: skip

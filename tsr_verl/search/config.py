@@ -48,6 +48,12 @@ class SearchConfig:
     """K: score on K forks and average (useful for stochastic envs)."""
     score_rng: str = "independent"
     """Fork RNG for scoring: ``independent`` (honest) or ``copy`` (peeks at the real random future)."""
+    invalid_last: bool = True
+    """Rank a candidate that executed no action (no valid action parsed) below every candidate
+    that executed one, whatever the scorer says: the authors' rule (TSR_RAGEN scores it -1e6).
+    ``False`` ranks it by its score, where e.g. a -0.1 format penalty can tie a -0.1 Sokoban move.
+    ``trajectory_best_of_n`` applies the same rule to whole episodes: the best return among the
+    episodes with the fewest such turns (``False``: best return, the authors' best-of-N)."""
     return_top: int = 1
     """L: return the best L trajectories (distinct beams / episodes) instead of only the best."""
     record_tree: bool = False

@@ -3,45 +3,49 @@
 All per-turn strategies are one beam search with different sizes (see ``config.py``):
 ``naive`` = B1 x M1 without scoring, ``best_of_n`` = B1 x M, ``beam`` = B x M, ``lookahead`` =
 B x M where each candidate's score includes D policy turns simulated on a fork.
-``trajectory_best_of_n`` runs N naive episodes concurrently and keeps the best.
+``trajectory_best_of_n`` runs N naive episodes concurrently and keeps the best (by return;
+with ``invalid_last``, among the episodes with the fewest turns that executed no action).
 
 Each turn, for every live beam: one proposer call for M candidates (beams concurrently), each
 candidate scored on fork(s) of the beam's env, then the top B children by ``value = return so
-far + score`` (ties broken by a seeded random key) are committed: the winner's actions are
-stepped on a copy of the beam's own env, so the committed path is a genuine episode whatever the
-scoring forks saw. Only committed turns enter the returned trajectories.
+far + score`` (candidates that executed no action last, ties broken by a seeded random key) are
+committed: the winner's actions are stepped on a copy of the beam's own env, so the committed
+path is a genuine episode whatever the scoring forks saw. A committed child is then re-rated on
+its own env, so a finished beam competes with what really happened to it (a fall into a hole),
+not with what its scoring fork saw. Only committed turns enter the returned trajectories.
+
+Scoring forks never share a random stream: each fork takes its own spawn index (``TextEnv.fork``)
+and the root is salted with the episode's ``stream`` (``TextEnv.seed_forks``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
 from tsr_verl.envs.core import TextEnv
 from tsr_verl.envs.parsing import ParsedTurn, parse_turn, step_turn
 from tsr_verl.envs.prompts import initial_messages, listed_actions, turn_message
+from tsr_verl.search.clock import EnvTimer, ProposerClock
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
 from tsr_verl.search.scorers import Evaluation, Scorer, get_scorer
+from tsr_verl.search.selection import selection
 from tsr_verl.search.types import (
     Candidate,
     Context,
-    EnvTimer,
     Message,
     Proposer,
     SearchCost,
     SearchResult,
+    Selection,
     Trajectory,
     TreeNode,
     TurnRecord,
 )  # fmt: skip
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -71,28 +75,36 @@ class SearchDriver:
         config: SearchConfig | None = None,
         episode: EpisodeConfig | None = None,
         scorer: Scorer | None = None,
+        has_budget: Callable[[Context], Awaitable[bool]] | None = None,
     ) -> None:
         self.proposer = proposer
         self.config = config or SearchConfig()
         self.episode = episode or EpisodeConfig()
         self.scorer = scorer or get_scorer(self.config.resolved_scorer)
-        self.has_budget: Callable[[Context], Awaitable[bool]] | None = None
+        self.has_budget = has_budget
         """Optional async check run before each proposal; ``False`` ends that path with
         ``end_reason="budget"`` (the veRL loop uses it for ``response_length``)."""
 
     async def run(
-        self, env: TextEnv, messages: Sequence[Message] | None = None, *, seed: int = 0, key: str = ""
-    ) -> SearchResult:
+        self, env: TextEnv, messages: Sequence[Message] | None = None, *, seed: int = 0, key: str = "",
+        stream: int = 0,
+    ) -> SearchResult:  # fmt: skip
         """Search from ``env``'s current state (already ``reset``). ``messages`` is the initial
-        conversation (default: built from the env); ``seed`` seeds tie-breaking."""
+        conversation (default: built from the env); ``seed`` (the episode seed) and ``stream``
+        seed tie-breaking and the scoring forks' random streams: episodes that share an env seed
+        (GRPO group members) must pass different ``stream`` values, or they score on the same
+        draws. ``key`` is an opaque episode id passed to the proposer through the ``Context``."""
         cfg, self.cost = self.config, SearchCost(peeked=self.config.score_rng == "copy")
+        if stream < 0:
+            raise ValueError(f"SearchDriver.run: stream must be >= 0, got {stream}")
         self.tree: list[TreeNode] | None = [] if cfg.record_tree else None
-        self._ids, self._active = 0, 0
+        self._ids, self._clock = 0, ProposerClock(self.cost)
         if messages is None:
             messages = initial_messages(env, env.render(), self.episode.max_actions, self.episode.parse,
                                         self.episode.prompt)  # fmt: skip
+        env.seed_forks(cfg.seed % 2**32, stream % 2**32)
         root = _Node(env, Context(tuple(messages), (), key), node_id=self._record(None, 0, "", None, 0.0, 0.0, False))
-        rng = np.random.default_rng([cfg.seed, seed])
+        rng = np.random.default_rng([cfg.seed, seed, stream])
         if cfg.strategy == "trajectory_best_of_n":
             starts = [dataclasses.replace(root, env=self._fork(env, "copy")) for _ in range(cfg.num_candidates)]
             runs = [self._beam(s, 1, 1, 0, r, scored=False) for s, r in zip(starts, rng.spawn(len(starts)), strict=True)]
@@ -108,7 +120,10 @@ class SearchDriver:
                 "lookahead": (cfg.beam_width, cfg.num_candidates, cfg.lookahead_depth),
             }[cfg.strategy]
             finals = await self._beam(root, width, m, depth, rng, scored=cfg.strategy != "naive")
-        finals.sort(key=lambda n: (-n.ret, -n.value, n.tiebreak))
+        if cfg.strategy == "trajectory_best_of_n" and cfg.invalid_last:  # fewest no-action turns first
+            finals.sort(key=lambda n: (sum(not t.executed for t in n.context.turns), -n.ret, n.tiebreak))
+        else:
+            finals.sort(key=lambda n: (-n.ret, -n.value, n.tiebreak))
         trajectories = [
             Trajectory(n.context, n.ret, n.env.success, n.end_reason or "max_turns", n.node_id)
             for n in finals[: cfg.return_top]
@@ -129,43 +144,35 @@ class SearchDriver:
             live = [b for b in beams if not b.done]
             if not live:
                 break
-            batches = await self._waiting(asyncio.gather(*(self._propose(b.context, m) for b in live)))
+            batches = await self._clock.wait(asyncio.gather(*(self._propose(b.context, m) for b in live)))
             pending = [(b, c, self._parse(b, c)) for b, cands in zip(live, batches, strict=True) for c in cands]
             if scored:
-                evals = await self._waiting(asyncio.gather(*(self._score(b, c, p, depth) for b, c, p in pending)))
+                evals = await self._clock.wait(asyncio.gather(*(self._score(b, c, p, depth) for b, c, p in pending)))
             else:
                 evals = [(None, 0.0, False)] * len(pending)
-            # Rank new candidates together with finished beams; commit only the B survivors.
-            entries: list[tuple[float, float, _Node | int]] = [(f.value, f.tiebreak, f) for f in beams if f.done]
+            # Rank new candidates together with finished beams; commit only the B survivors. The
+            # first key puts candidates that executed no action last (``invalid_last``).
+            entries: list[tuple[bool, float, float, _Node | int]] = [(True, f.value, f.tiebreak, f) for f in beams if f.done]
             ids = []
-            for i, ((b, c, _), (score, reward, done)) in enumerate(zip(pending, evals, strict=True)):
+            for i, ((b, c, p), (score, reward, done)) in enumerate(zip(pending, evals, strict=True)):
                 value = b.ret + (score or 0.0)
-                entries.append((value, float(rng.random()), i))
-                ids.append(self._record(b.node_id, len(b.context.turns) + 1, c.text, score, value, reward, done))
-            entries.sort(key=lambda e: (-e[0], e[1]))
+                entries.append((bool(p.actions) or not self.config.invalid_last, value, float(rng.random()), i))
+                ids.append(self._record(b.node_id, len(b.context.turns) + 1, c.text, score, value, reward, done,
+                                        bool(p.actions)))  # fmt: skip
+            entries.sort(key=lambda e: (not e[0], -e[1], e[2]))
             beams = []
-            for value, tiebreak, item in entries[:width]:
+            for _, value, tiebreak, item in entries[:width]:
                 if isinstance(item, int):
                     b, c, p = pending[item]
-                    item = self._commit(b, c, p, evals[item][0], value, tiebreak, node_id=ids[item])
+                    siblings = [(pc, pp, evals[j][0]) for j, (pb, pc, pp) in enumerate(pending) if pb is b]
+                    pick = selection(c, p, evals[item][0], siblings)
+                    item = self._commit(b, c, p, evals[item][0], value, tiebreak, node_id=ids[item], selection=pick)
+                    if scored:  # rank it from now on by what really happened, not by its fork
+                        item.value = b.ret + self._rate(Evaluation(item.env, p, (item.ret - b.ret,), item.done))
                 beams.append(item)
                 if self.tree is not None:
                     self.tree[item.node_id].kept = True
         return beams
-
-    async def _waiting(self, aw: Awaitable[T]) -> T:
-        """Await ``aw`` and add the wall time while any such wait is open (minus env work done
-        meanwhile) to ``cost.proposer_time_s``; overlapping waits are counted once."""
-        if self._active == 0:
-            self._since, self._env_since = time.perf_counter(), self.cost.env_time_s
-        self._active += 1
-        try:
-            return await aw
-        finally:
-            self._active -= 1
-            if self._active == 0:
-                elapsed = time.perf_counter() - self._since - (self.cost.env_time_s - self._env_since)
-                self.cost.proposer_time_s += elapsed
 
     async def _budget_left(self, context: Context) -> bool:
         return True if self.has_budget is None else await self.has_budget(context)
@@ -203,13 +210,17 @@ class SearchDriver:
             before = sim.ret
             sim = self._commit(sim, nxt, self._parse(sim, nxt), None, fork_rng=None)
             rewards.append(sim.ret - before)
+        score = self._rate(Evaluation(sim.env, parsed, tuple(rewards), sim.done, before=node.env))
+        return score, rewards[0], sim.done
+
+    def _rate(self, evaluation: Evaluation) -> float:
         with EnvTimer(self.cost):
-            score = self.scorer(Evaluation(sim.env, parsed, tuple(rewards), sim.done))
-        return float(score), rewards[0], sim.done
+            return float(self.scorer(evaluation))
 
     def _commit(
         self, node: _Node, cand: Candidate, parsed: ParsedTurn, score: float | None,
         value: float = 0.0, tiebreak: float = 0.0, fork_rng: str | None = "copy", node_id: int = -1,
+        selection: Selection | None = None,
     ) -> _Node:  # fmt: skip
         """Play ``cand`` on a fork of ``node.env`` (``fork_rng=None``: in place) -> child node."""
         with EnvTimer(self.cost):
@@ -227,7 +238,7 @@ class SearchDriver:
                                     parse=self.episode.parse, prompt=self.episode.prompt,
                                     available=listed_actions(env))  # fmt: skip
         record = TurnRecord(cand, parsed, outcome.executed, outcome.reward, outcome.terminated, outcome.truncated,
-                            outcome.observation, feedback, score)  # fmt: skip
+                            outcome.observation, feedback, score, selection)  # fmt: skip
         return _Node(env, node.context.extend(record), node.ret + outcome.reward, used, end, value, tiebreak, node_id)
 
     def _fork(self, env: TextEnv, rng: str) -> TextEnv:
@@ -236,10 +247,10 @@ class SearchDriver:
 
     # --- search-tree bookkeeping (ids always; nodes only when record_tree) --------------------------
     def _record(self, parent: int | None, turn: int, text: str, score: float | None, value: float,
-                reward: float, done: bool) -> int:  # fmt: skip
+                reward: float, done: bool, valid: bool = True) -> int:  # fmt: skip
         node_id, self._ids = self._ids, self._ids + 1
         if self.tree is not None:
-            self.tree.append(TreeNode(node_id, parent, turn, text, score, value, reward, done))
+            self.tree.append(TreeNode(node_id, parent, turn, text, score, value, reward, done, valid))
         return node_id
 
     def _mark_chosen(self, trajectories: list[Trajectory]) -> None:

@@ -13,11 +13,16 @@ Built-ins:
 * ``success``: 1 if the fork ends in a solved state, else 0.
 * ``sokoban``: return-to-go, minus a small box-to-target distance term, and a very low score
   when a box is stuck in a non-target corner (the puzzle can no longer be solved).
-* ``frozenlake_risk``: the paper's "risk-aware heuristic" for slippery FrozenLake: return-to-go,
-  minus distance to the goal, minus the chance of sliding into a hole on the next step even
-  with the safest action; falling into a hole scores lowest.
+* ``frozenlake_risk``: the paper's "risk-aware heuristic" for slippery FrozenLake: the exact
+  expectation, over every slip outcome of the candidate's moves, of (goal reward, or ``DEAD`` in
+  a hole, or minus distance to the goal and minus the next-step hole risk of the safest action).
 * ``env_progress``: return-to-go plus ``env.progress()`` for envs that expose a dense progress
-  signal (WebShop's hook).
+  signal. WebShop's ``progress()`` is the purchase reward of the best product the fork is
+  looking at, computed from the goal's *hidden* attributes: the env acting as a reward model on a
+  fork, i.e. an oracle scorer. ``env_reward`` is the non-oracle choice (0 until purchase there).
+
+Every scorer's value is ranked after one rule the driver applies first (``SearchConfig.invalid_last``):
+a candidate that executed no action ranks below every candidate that executed one.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class Evaluation:
     """The candidate turn's reward first, then each simulated turn's reward."""
     done: bool
     """The episode ended on the fork."""
+    before: TextEnv | None = None
+    """The state the candidate's turn was played from (read only), for scorers that take an
+    exact expectation over the turn's random outcomes; ``None`` when the driver re-rates a
+    committed turn, whose outcome is real and must be rated as it happened."""
 
     @property
     def turn_reward(self) -> float:
@@ -120,21 +129,48 @@ FROZENLAKE_DISTANCE_WEIGHT = 0.05
 """Per step of shortest-path distance to the goal."""
 FROZENLAKE_RISK_WEIGHT = 0.5
 """Times the smallest next-step probability of falling into a hole."""
+FROZENLAKE_SIM_HOLE_PENALTY = 1.0
+"""Subtracted when a lookahead simulation (policy turns after the candidate) falls into a hole."""
 
 
 @register_scorer("frozenlake_risk")
 def frozenlake_risk(ev: Evaluation) -> float:
+    """Exact expected value of the candidate's own moves over every slip outcome.
+
+    The map, holes, goal and slip probability are all shown to the agent, so the expectation is
+    honest and costs no sampling: with ``ev.before`` (the state the turn was played from) the
+    candidate's actions are expanded with ``FrozenLakeEnv.outcomes`` and each outcome is rated
+    (goal: 1; hole or cut off from the goal: ``DEAD``; else minus distance and next-step risk
+    terms). The result does not depend on ``score_samples``: a move with a 10% chance of a hole
+    scores about ``0.1 * DEAD`` and loses to any safe move. Lookahead turns simulated on the fork
+    add their sampled rewards, minus ``FROZENLAKE_SIM_HOLE_PENALTY`` if the simulation fell.
+    Without ``ev.before`` (the driver re-rating a committed turn) the realized state is rated.
+    """
+    before = ev.before
+    if before is None:  # a realized outcome: rate the state the env is actually in
+        return ev.return_to_go + _frozenlake_state_value(ev.env, ev.env.player, ev.env.done)  # type: ignore[attr-defined]
+    expected = sum(
+        p * ((1.0 if cell == before.goal else 0.0) + _frozenlake_state_value(before, cell, done))  # type: ignore[attr-defined]
+        for p, cell, done in before.outcomes(ev.parsed.actions)  # type: ignore[attr-defined]
+    )
+    value = ev.parsed.penalty + expected + sum(ev.rewards[1:])
     env = ev.env
-    if env.success:
-        return ev.return_to_go
-    if env.done and env.player in env.holes:  # type: ignore[attr-defined]
-        return DEAD + ev.return_to_go
-    distance = env.shortest_path_length()  # type: ignore[attr-defined]
-    if distance is None:
-        return DEAD + ev.return_to_go
-    holes = env.holes  # type: ignore[attr-defined]
-    risk = min(sum(p for p, cell in env.transition_probs(a) if cell in holes) for a in env.actions)  # type: ignore[attr-defined]
-    return ev.return_to_go - FROZENLAKE_DISTANCE_WEIGHT * distance - FROZENLAKE_RISK_WEIGHT * risk
+    if len(ev.rewards) > 1 and env.done and env.player in env.holes:  # type: ignore[attr-defined]
+        value -= FROZENLAKE_SIM_HOLE_PENALTY
+    return value
+
+
+def _frozenlake_state_value(env: TextEnv, cell: tuple[int, int], done: bool) -> float:
+    """Heuristic value of standing on ``cell`` (rewards excluded): 0 at the goal, ``DEAD`` in a hole
+    or where the goal is unreachable, else minus the distance and next-step risk terms."""
+    if cell == env.goal:  # type: ignore[attr-defined]
+        return 0.0
+    distance = env.shortest_path_length(cell)  # type: ignore[attr-defined]
+    if cell in env.holes or distance is None:  # type: ignore[attr-defined]
+        return DEAD
+    if done:  # truncated: the episode is over without the goal
+        return 0.0
+    return -FROZENLAKE_DISTANCE_WEIGHT * distance - FROZENLAKE_RISK_WEIGHT * env.hole_risk(cell)  # type: ignore[attr-defined]
 
 
 @register_scorer("env_progress")

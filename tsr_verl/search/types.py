@@ -9,7 +9,7 @@ path is trained with exactly the tokens and log-probs the policy produced.
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -34,6 +34,25 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """How one committed turn was picked among its siblings (the M candidates its beam proposed).
+
+    Kept trajectories are a *selected* sample of the policy; these numbers measure how strongly
+    (see README "Selection bias"). NaN where a quantity is undefined (no log-probs, unscored)."""
+
+    kept_logprob: float
+    """Mean token log-prob of the kept candidate."""
+    proposed_logprob: float
+    """Mean over the siblings of each sibling's mean token log-prob."""
+    score_gap: float
+    """Kept candidate's score minus the mean sibling score (siblings scored at or below
+    ``scorers.DEAD / 2``, i.e. dead ends, are left out of the mean so one of them cannot swamp it)."""
+    changed: float
+    """Probability that a uniformly random pick among the siblings would have executed different
+    actions than the kept one (0 for ``naive``: search changed nothing)."""
+
+
+@dataclass(frozen=True)
 class TurnRecord:
     """One committed turn of a path: the chosen candidate and what the env did with it."""
 
@@ -51,6 +70,8 @@ class TurnRecord:
     """The user message opening the next turn; ``None`` when the episode ended here."""
     score: float | None = None
     """The search score that selected this candidate (``None`` when nothing was scored)."""
+    selection: Selection | None = None
+    """How the candidate compared with its siblings (``None`` on simulation forks)."""
 
 
 @dataclass(frozen=True)
@@ -114,20 +135,6 @@ class SearchCost:
         return {prefix + k: float(v) for k, v in asdict(self).items()}
 
 
-class EnvTimer:
-    """Context manager adding elapsed time to ``cost.env_time_s``."""
-
-    def __init__(self, cost: SearchCost) -> None:
-        self.cost = cost
-
-    def __enter__(self) -> EnvTimer:
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cost.env_time_s += time.perf_counter() - self.start
-
-
 @dataclass
 class TreeNode:
     """One node of the recorded search tree (for dumps and visualisation; not for training)."""
@@ -141,6 +148,8 @@ class TreeNode:
     """Ranking key used by beam selection (path return before the turn + score)."""
     reward: float
     done: bool
+    valid: bool = True
+    """The candidate named at least one valid action (``invalid_last`` ranks it accordingly)."""
     kept: bool = False
     """Survived the beam selection of its turn."""
     chosen: bool = False
@@ -180,3 +189,32 @@ class SearchResult:
     @property
     def best(self) -> Trajectory:
         return self.trajectories[0]
+
+
+def search_metrics(result: SearchResult | None, prefix: str = "tsr/") -> dict[str, float]:
+    """Per-episode metrics of a search: its cost, plus selection statistics of the best
+    trajectory's turns. The keys never depend on the result (``None`` = a failed episode gives
+    zeros/NaN), because veRL stacks per-episode metrics column-wise.
+
+    * ``kept_invalid``: share of kept turns that executed no action;
+    * ``kept_logprob`` / ``proposed_logprob``: mean token log-prob of kept vs all sibling candidates;
+    * ``score_gap``: mean (kept score - mean sibling score);
+    * ``selection_changed``: mean probability that a random pick would have played otherwise.
+    """
+    cost = result.cost if result is not None else SearchCost()
+    turns = result.best.turns if result is not None else ()
+    picks = [t.selection for t in turns if t.selection is not None]
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        return sum(finite) / len(finite) if finite else math.nan
+
+    out = cost.metrics(prefix)
+    out.update({
+        prefix + "kept_invalid": sum(1 for t in turns if not t.executed) / len(turns) if turns else 0.0,
+        prefix + "kept_logprob": mean([p.kept_logprob for p in picks]),
+        prefix + "proposed_logprob": mean([p.proposed_logprob for p in picks]),
+        prefix + "score_gap": mean([p.score_gap for p in picks]),
+        prefix + "selection_changed": mean([p.changed for p in picks]) if picks else 0.0,
+    })
+    return out
