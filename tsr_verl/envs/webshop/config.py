@@ -21,7 +21,10 @@ from typing import Any
 OBSERVATION_MODES: tuple[str, ...] = ("text", "text_rich")
 GOAL_KINDS: tuple[str, ...] = ("synthetic", "human", "both")
 TIERS: tuple[str, ...] = ("small", "100k", "full")
-WORLD_FIELDS: tuple[str, ...] = ("data_dir", "tier", "cache_dir", "goals", "search_backend")
+PROFILES: tuple[str, ...] = ("upstream", "ragen")
+NOUN_EXTRACTORS: tuple[str, ...] = ("spacy", "heuristic")
+RAGEN_SPLITS: tuple[str, ...] = ("auto", "test", "val", "train")
+WORLD_FIELDS: tuple[str, ...] = ("data_dir", "tier", "cache_dir", "goals", "search_backend", "noun_extractor")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,25 @@ class WebShopConfig:
     search_backend: str = "bm25s"
     """Search engine (``search.make_backend``): ``bm25s`` (default, k1=0.9, b=0.4 as upstream's
     Lucene) or ``tantivy``."""
+    noun_extractor: str = "spacy"
+    """The reward's title-noun extractor (``nouns.py``): ``spacy`` (default; spaCy 3.8 +
+    en_core_web_sm 3.8 as upstream, exact rewards; the env refuses to start without it) or
+    ``heuristic`` (no spaCy; warns, and differs from upstream on ~4.5% of purchases). The one
+    used is recorded in ``metadata()`` and every purchase's ``reward_breakdown``."""
+    profile: str = "upstream"
+    """Whose WebShop to reproduce (``profiles.py``; recorded in ``metadata()`` and purchase info).
+    ``upstream``: princeton-nlp/WebShop's text env: ``Next >`` on every results page (also the
+    last, which leads to an empty page), ``Rating: N.A.`` and an empty Reviews page, goal =
+    goal number ``seed``, actions listed in upstream's order. ``ragen``: RAGEN's WebShop env
+    (what the TSR paper trained on): RAGEN's instruction, ``Random(42)`` goal permutation and
+    seed mapping, its hint lines and "You must choose from these actions" list after every page
+    (``search[<content>]`` offered only on the search page, ``next >`` hidden on an empty page),
+    and any ``search[...]``/``click[...]`` answer accepted, an invalid one stepped as a no-op
+    without a format penalty."""
+    ragen_split: str = "auto"
+    """``ragen`` profile only: RAGEN's ``reset(seed, mode)`` mode. ``auto`` takes it from the
+    seed's fixed range (test < 500 <= val < 1500 <= train), so make-data's seeds stay in their
+    split; ``test``/``val``/``train`` apply that mode's formula to every seed."""
     observation_mode: str = "text"
     """``text``: the page's visible strings joined with `` [SEP] `` (upstream ``text``);
     ``text_rich``: one string per line with ``[button] x [button_]`` / ``[clicked button] x
@@ -74,7 +96,8 @@ class WebShopConfig:
 
         if not isinstance(self.data_dir, str) or not self.data_dir.strip():
             raise ValueError(f"webshop: data_dir must be a folder or 'synthetic:N', got {self.data_dir!r}")
-        choices = {"tier": TIERS, "goals": GOAL_KINDS, "observation_mode": OBSERVATION_MODES}
+        choices = {"tier": TIERS, "goals": GOAL_KINDS, "observation_mode": OBSERVATION_MODES, "profile": PROFILES,
+                   "noun_extractor": NOUN_EXTRACTORS, "ragen_split": RAGEN_SPLITS}  # fmt: skip
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"webshop: {key} must be one of {allowed}, got {getattr(self, key)!r}")

@@ -14,6 +14,11 @@ Page flow, as upstream's ``SimServer``: ``< prev`` on a results page goes one pa
 item page back to the results (selected options are dropped), on a sub-page back to the item
 page (options kept). ``back to search`` forgets the query and the visited products.
 
+Profiles (``config.profile``, ``profiles.py``): ``upstream`` (default) is upstream's text env;
+``ragen`` reproduces RAGEN's wrapper (goal permutation and seed mapping, instruction, hint lines
+and action list in the state, any ``search[...]``/``click[...]`` accepted and an invalid one
+stepped as a no-op). The profile is recorded in ``metadata()`` and in every purchase's info.
+
 Forks are cheap: the session is an immutable ``pages.PageState`` plus a few scalars, and the
 heavy ``world.World`` (catalog, goals, index) is shared, so ``fork`` copies nothing.
 """
@@ -25,7 +30,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from tsr_verl.envs.core import StepResult, TextEnv, build_config
-from tsr_verl.envs.webshop import pages
+from tsr_verl.envs.webshop import pages, profiles
 from tsr_verl.envs.webshop.config import WebShopConfig
 from tsr_verl.envs.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE, Element, PageState
 from tsr_verl.envs.webshop.schema import Goal, RewardBreakdown
@@ -40,7 +45,6 @@ class WebShopEnv(TextEnv):
 
     name = "webshop"
     actions = ("search[<query>]", "click[<button>]")
-    lists_actions = True
 
     def __init__(self, **cfg: Any) -> None:
         super().__init__()
@@ -55,7 +59,14 @@ class WebShopEnv(TextEnv):
 
     # --- TextEnv API ---------------------------------------------------------------------------
     @property
+    def lists_actions(self) -> bool:  # type: ignore[override]
+        """The prompt lists ``available_actions()`` (upstream profile); RAGEN's state lists them itself."""
+        return self.config.profile != "ragen"
+
+    @property
     def instructions(self) -> str:
+        if self.config.profile == "ragen":
+            return profiles.ragen_instructions()
         per_page = self.config.results_per_page
         return (
             "You are shopping on WebShop, a simulated online store. Buy the product that best matches "
@@ -73,33 +84,45 @@ class WebShopEnv(TextEnv):
     def reset(self, seed: int) -> str:
         self._seed_rng(seed)
         count = len(self.world.goals)
-        if self.seed is None or self.seed >= count:
+        if self.config.profile == "ragen" and self.seed is not None:
+            goal_index = profiles.ragen_goal_index(self.seed, count, self.config.ragen_split)
+        elif self.seed is None or self.seed >= count:
             raise ValueError(
                 f"webshop.reset: seed {seed} selects goal number {seed}, but there are only {count} "
                 f"{self.config.goals} goals (valid seeds: 0..{count - 1})"
             )
-        self._goal_index, self._state, self._steps = self.seed, PageState(), 0
+        else:
+            goal_index = self.seed
+        self._goal_index, self._state, self._steps = goal_index, PageState(), 0
         self._terminated = self._truncated = False
         self._purchase, self._view = None, None
         return self.render()
 
     def match_action(self, text: str) -> str | None:
-        """Canonical ``search[q]`` / ``click[x]`` if ``text`` is valid on the current page, else None."""
-        parsed = self._parse(text)
+        """Canonical ``search[q]`` / ``click[x]`` if ``text`` is valid on the current page (``ragen``
+        profile: if it is any ``search[...]``/``click[...]``), else None."""
+        parsed = self._syntax(text) if self.config.profile == "ragen" else self._parse(text)
         return None if parsed is None else f"{parsed[0]}[{parsed[1]}]"
 
     def available_actions(self) -> tuple[str, ...]:
         if self.done or self._goal_index is None:
             return ()
+        if self.config.profile == "ragen":
+            return tuple(self._ragen_actions())
         out = [SEARCH_HINT] if self._search_allowed() else []
         return (*out, *(f"click[{text}]" for text in self._clickables()))
+
+    def metadata(self) -> dict[str, Any]:
+        """What a run should record about this env: the world's (catalog, search backend, noun
+        extractor) plus the profile."""
+        return {**self.world.metadata(), "profile": self.config.profile, "ragen_split": self.config.ragen_split}
 
     def seed_splits(self) -> dict[str, range]:
         """The fixed goal splits (test 0-499, val 500-1499, train the rest; for ``goals="both"``
         each kind's), so ``make-data`` never puts held-out goals into training rows."""
         goals = self.world.goals
         split = getattr(goals, "split", None)
-        if split is None:  # a plain goal list: the fixed positions of goals.SPLIT_BOUNDS
+        if split is None or self.config.profile == "ragen":  # a plain goal list: the fixed positions of goals.SPLIT_BOUNDS
             from tsr_verl.envs.webshop.goals import split_range
 
             return {name: split_range(name, len(goals)) for name in ("test", "val", "train")}
@@ -110,6 +133,7 @@ class WebShopEnv(TextEnv):
             raise RuntimeError("webshop.step: the episode has ended; call reset(seed) first")
         self._goal()  # raises before reset
         parsed, reward, extra = self._parse(action), 0.0, {}
+        syntax = parsed if parsed is not None else self._syntax(action)
         if parsed is not None:
             verb, arg = parsed
             if verb == "search":
@@ -120,7 +144,7 @@ class WebShopEnv(TextEnv):
         self._truncated = not self._terminated and self._steps >= self.config.max_steps
         info: dict[str, Any] = {
             "action_valid": parsed is not None,
-            "action": None if parsed is None else f"{parsed[0]}[{parsed[1]}]",
+            "action": None if syntax is None else f"{syntax[0]}[{syntax[1]}]",
             "page": self._state.kind,
             "success": self.success,
             **extra,
@@ -169,8 +193,9 @@ class WebShopEnv(TextEnv):
         get (this product, these options, its price); on a results page,
         ``progress_results_weight`` times the best such reward, with no options selected, among
         the products listed on the current page; 0 on the search page and once the episode has
-        ended (a purchase's reward is already in the return). It reads only the goal and what
-        the agent has been shown, never unseen products or the goal's hidden ASIN."""
+        ended (a purchase's reward is already in the return). It is an oracle: the purchase
+        reward reads the goal's hidden title, category and attributes and the attributes of listed
+        products the agent never opened (the env acting as a reward model on a fork)."""
         state, cfg = self._state, self.config
         if self.done or self._goal_index is None or state.kind in ("search", "done"):
             return 0.0
@@ -219,7 +244,7 @@ class WebShopEnv(TextEnv):
         self._state = replace(state, kind="done", reward=breakdown.reward)
         product = self.world.catalog.product(state.product)
         info = {"reward_breakdown": asdict(breakdown), "purchased_asin": product.asin,
-                "selected_options": state.selected, "price": product.price}  # fmt: skip
+                "selected_options": state.selected, "price": product.price, "profile": self.config.profile}  # fmt: skip
         return float(breakdown.reward), info
 
     def _hit(self, asin: str) -> int:
@@ -237,13 +262,22 @@ class WebShopEnv(TextEnv):
     def _search_allowed(self) -> bool:
         return self.config.search_anywhere or self._state.kind == "search"
 
-    def _parse(self, text: str) -> tuple[str, str] | None:
+    def _syntax(self, text: str) -> tuple[str, str] | None:
+        """``(verb, lower-cased argument)`` of a ``search[...]``/``click[...]`` string (non-empty argument)."""
         if self.done or self._goal_index is None or not isinstance(text, str):
             return None
         m = _ACTION.match(text)
         if m is None:
             return None
         verb, arg = m.group(1).lower(), " ".join(m.group(2).split()).lower()
+        return (verb, arg) if arg else None
+
+    def _parse(self, text: str) -> tuple[str, str] | None:
+        """``_syntax`` of ``text`` if the action is valid on the current page, else None."""
+        syntax = self._syntax(text)
+        if syntax is None:
+            return None
+        verb, arg = syntax
         if verb == "search":
             return (verb, arg) if arg and self._search_allowed() else None
         return (verb, arg) if arg in self._clickables() else None
@@ -255,9 +289,21 @@ class WebShopEnv(TextEnv):
             cfg = self.config
             elements = pages.page_elements(self._state, self._goal().instruction_text, self.world.catalog,
                                            cfg.results_per_page, cfg.show_attributes)  # fmt: skip
-            view = (self._state, elements, pages.clickables(elements), pages.render(elements, cfg.observation_mode))
+            text = pages.render(elements, cfg.observation_mode)
+            if cfg.profile == "ragen" and self._state.kind != "done":
+                text = profiles.ragen_state(text, self._ragen_actions(elements))
+            view = (self._state, elements, pages.clickables(elements), text)
             self._view = view
         return view
 
     def _clickables(self) -> dict[str, Element]:
         return self._page()[2]
+
+    def _ragen_actions(self, elements: list[Element] | None = None) -> list[str]:
+        """RAGEN's action list of the current page (``profiles.ragen_actions``)."""
+        elements = self._page()[1] if elements is None else elements
+
+        def texts(role: str) -> list[str]:
+            return [" ".join(e.text.lower().split()) for e in elements if e.role == role]
+
+        return profiles.ragen_actions(self._state.kind == "search", texts("button"), texts("link"), texts("option"))

@@ -5,13 +5,14 @@ directly as the list of strings upstream's scraper would find (``Element``), in 
 
 * search page: ``WebShop``, ``Instruction:``, the instruction, the ``Search`` button;
 * results page: instruction, ``Back to Search``, ``Page p (Total results: n)``, ``< Prev`` (when
-  p > 1), ``Next >`` (when more results follow), then per product its ASIN (a link), title and
-  price tag;
+  p > 1), ``Next >`` (always, as upstream's template: on the last page it leads to an empty
+  page p + 1), then per product its ASIN (a link), title and price tag;
 * item page: instruction, ``Back to Search``, ``< Prev``, each option name followed by its values
-  (radio labels), title, ``Price: ...``, ``Rating: ...``, ``Description``, ``Features``,
-  ``Reviews`` (and ``Attributes`` if enabled), ``Buy Now``;
+  (radio labels), title, ``Price: ...``, ``Rating: N.A.`` (upstream never loads ratings),
+  ``Description``, ``Features``, ``Reviews`` (and ``Attributes`` if enabled), ``Buy Now``;
 * sub-pages (description / features / reviews / attributes): instruction, ``Back to Search``,
-  ``< Prev``, then the content;
+  ``< Prev``, then the content (none on Reviews: upstream's loader leaves every product's
+  review list empty);
 * done page: the thank-you line and the score.
 
 ``text`` mode joins the strings with `` [SEP] ``; ``text_rich`` writes one per line with
@@ -30,6 +31,8 @@ from tsr_verl.envs.webshop.schema import Catalog, Product
 BACK_TO_SEARCH, NEXT_PAGE, PREV_PAGE, BUY_NOW, SEARCH_BUTTON = "Back to Search", "Next >", "< Prev", "Buy Now", "Search"
 SUB_PAGES: tuple[str, ...] = ("Description", "Features", "Reviews", "Attributes")
 PAGE_KINDS: tuple[str, ...] = ("search", "results", "item", "sub", "done")
+RATING = "N.A."
+"""What upstream's item page shows as the rating (its loader's default; reviews are never loaded)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,7 @@ def page_elements(state: PageState, instruction: str, catalog: Catalog, per_page
         ]
         if state.page > 1:
             out.append(Element(PREV_PAGE, "button"))
-        if state.page * per_page < len(state.hits):
-            out.append(Element(NEXT_PAGE, "button"))
+        out.append(Element(NEXT_PAGE, "button"))
         for index in state.page_hits(per_page):
             p = catalog.product(index)
             out += [Element(p.asin, "link", active=p.asin in state.visited), Element(p.title), Element(price_tag(p))]
@@ -127,7 +129,7 @@ def page_elements(state: PageState, instruction: str, catalog: Catalog, per_page
         for name, values in p.options.items():
             out.append(Element(name))
             out += [Element(v, "option", name, v in chosen) for v in values]
-        out += [Element(p.title), Element(f"Price: {price_tag(p)}"), Element(f"Rating: {p.rating or 'N.A.'}")]
+        out += [Element(p.title), Element(f"Price: {price_tag(p)}"), Element(f"Rating: {RATING}")]
         out += [Element(s, "button") for s in SUB_PAGES if show_attributes or s != "Attributes"]
         return [*out, Element(BUY_NOW, "button")]
     return [*head, *nav, *(Element(t) for t in sub_page_texts(p, state.sub or "") if t)]
@@ -140,11 +142,7 @@ def sub_page_texts(p: Product, sub: str) -> list[str]:
     if sub == "Features":
         return [b.strip() for b in p.bullet_points]
     if sub == "Reviews":
-        out: list[str] = []
-        for r in p.reviews:
-            title = str(r.get("title", "")).strip()
-            out += [f'"{title}"' if title else "", str(r.get("score", "")).strip(), str(r.get("body", "")).strip()]
-        return out
+        return []  # upstream's load_products sets Reviews = [] for every product
     if sub == "Attributes":
         return list(p.attributes)
     raise ValueError(f"webshop: unknown sub-page {sub!r}; expected one of {SUB_PAGES}")

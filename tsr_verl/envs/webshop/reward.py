@@ -145,9 +145,9 @@ def get_reward(
 ) -> RewardBreakdown:
     """WebShop's reward for buying ``product`` with ``selected_options`` at ``price`` under ``goal``.
 
-    ``nouns`` defaults to ``get_noun_extractor("auto")`` (spaCy if installed, else the heuristic).
+    ``nouns`` defaults to ``get_noun_extractor()`` (spaCy + en_core_web_sm, upstream's; raises if absent).
     """
-    extractor = nouns if nouns is not None else get_noun_extractor("auto")
+    extractor = nouns if nouns is not None else get_noun_extractor()
     kind = type_reward(goal, product, extractor)
     attrs = attribute_matches(goal.attributes, product)
     opts = option_matches(goal.goal_options, selected_options, upstream_option_pairs)

@@ -166,5 +166,5 @@ def build_world(config: WebShopConfig) -> World:
         goals = goals_mod.load_goals(catalog, config.goals, progress=False)
     index_dir = Path(config.cache_dir) if config.cache_dir else Path(catalog.folder)  # reuse the index
     backend = make_backend(config.search_backend, catalog, index_dir)
-    return World(config.world_key(), data_dir, catalog, goals, backend, get_noun_extractor(),
+    return World(config.world_key(), data_dir, catalog, goals, backend, get_noun_extractor(config.noun_extractor),
                  time.perf_counter() - start)  # fmt: skip
