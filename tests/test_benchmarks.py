@@ -31,3 +31,14 @@ def test_llm_benchmarks_parse_their_arguments(repo_root, script):
     done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), "--help"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]
+
+
+def test_webshop_reference_check_runs(repo_root, tmp_path):
+    """benchmarks/webshop_reference.py on a few vendored queries and purchases (spaCy path)."""
+    args = ["--ref-dir", str(repo_root / "tests" / "fixtures" / "webshop"), "--queries", "10", "--rewards", "10"]
+    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "webshop_reference.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={"TSR_VERL_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "search backend bm25s: 10 queries" in done.stdout and "page-1 agreement (top-10 set): " in done.stdout
+    assert "exact match with upstream:     10/10" in done.stdout
