@@ -104,7 +104,12 @@ def test_fuzz_parser_never_raises_and_output_is_well_formed(text, cfg):
         assert turn.penalty == cfg.format_penalty
     if turn.penalty == 0.0:
         assert not turn.invalid
-    assert turn.dropped >= 0
+    if turn.answer is None:  # no strict answer (or a lenient rescue): nothing to drop
+        assert turn.dropped == 0
+    else:  # every non-empty answer part is a valid action, an invalid part, or dropped
+        parts = [p for p in turn.answer.split(cfg.action_sep) if p.strip()]
+        assert len(turn.actions) + len(turn.invalid) + turn.dropped == len(parts)
+        assert turn.dropped == max(0, len(parts) - cfg.max_actions_per_turn)
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)
