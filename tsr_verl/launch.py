@@ -131,10 +131,14 @@ def hydra_part(cmd: Sequence[str]) -> list[str]:
 
 
 def preflight(cmd: Sequence[str]) -> str | None:
-    """Why the job of ``cmd`` must not start (bad TSR config, loops not registered), or None."""
-    from tsr_verl.preflight import check_job
+    """Why the job of ``cmd`` must not start (bad TSR config, loops not registered), or None.
+    Settings that run but do not do what they say are printed as warnings on stderr."""
+    from tsr_verl.preflight import check
 
-    return check_job(hydra_part(cmd))
+    result = check(hydra_part(cmd))
+    for warning in result.warnings:
+        print(f"[tsr_verl] warning: {warning}", file=sys.stderr, flush=True)
+    return result.error
 
 
 def stream(cmd: Sequence[str], env: Mapping[str, str], log: TextIO, cwd: Path, on_line: Callable[[str], None]) -> int:
