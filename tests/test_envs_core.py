@@ -95,7 +95,7 @@ def test_registry_errors():
         make("tsr_verl.envs:DoesNotExist")
     with pytest.raises(TypeError, match="not a tsr_verl TextEnv"):
         make("collections:OrderedDict")
-    register("sokoban", "tsr_verl.envs.sokoban:SokobanEnv")  # same entry again is fine
+    register("sokoban", "tsr_verl.envs.sokoban.env:SokobanEnv")  # same entry again is fine
     with pytest.raises(ValueError, match="already registered"):
         register("sokoban", "my.module:Other")
     assert {"sokoban", "frozenlake"} <= set(registered())

@@ -14,7 +14,7 @@ import pytest
 
 from tsr_verl.envs import make
 from tsr_verl.envs.frozenlake import FrozenLakeEnv
-from tsr_verl.envs.frozenlake_config import FrozenLakeConfig
+from tsr_verl.envs.frozenlake.config import FrozenLakeConfig
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = FrozenLakeEnv.actions

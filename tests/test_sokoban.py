@@ -13,10 +13,10 @@ import pytest
 
 from tsr_verl.envs import make
 from tsr_verl.envs.sokoban import SokobanEnv
-from tsr_verl.envs.sokoban_config import SokobanConfig
-from tsr_verl.envs.sokoban_gen import generate_room
-from tsr_verl.envs.sokoban_room import Room
-from tsr_verl.envs.sokoban_solver import dead_squares, is_corner_deadlock, solve
+from tsr_verl.envs.sokoban.config import SokobanConfig
+from tsr_verl.envs.sokoban.generate import generate_room
+from tsr_verl.envs.sokoban.room import Room
+from tsr_verl.envs.sokoban.solver import dead_squares, is_corner_deadlock, solve
 
 BIG = {"dim_room": (8, 8), "num_boxes": 2}
 

@@ -115,7 +115,7 @@ SOKOBAN_DISTANCE_WEIGHT = 0.05
 
 @register_scorer("sokoban")
 def sokoban(ev: Evaluation) -> float:
-    from tsr_verl.envs.sokoban_solver import is_corner_deadlock
+    from tsr_verl.envs.sokoban.solver import is_corner_deadlock
 
     env = ev.env
     boxes, targets, walls = env.boxes, env.targets, env.walls  # type: ignore[attr-defined]

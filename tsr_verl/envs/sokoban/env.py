@@ -3,13 +3,13 @@
 The player pushes boxes onto targets in a walled room. Rewards follow gym_sokoban / RAGEN:
 -0.1 per step (bumps included), +1 for pushing a box onto a target, -1 for pushing one off,
 +10 when every box is on a target (``terminated``). ``truncated`` once ``max_steps`` steps were
-taken without success. Rooms come from ``sokoban_gen.generate_room`` (solvable by construction).
+taken without success. Rooms come from ``generate.generate_room`` (solvable by construction).
 
-Fork cost is what matters for search: the room layout (``sokoban_room.RoomLayout``: walls,
+Fork cost is what matters for search: the room layout (``room.RoomLayout``: walls,
 targets, move tables, the static part of the rendered text) is immutable and shared by all
 forks, and the episode state is a player cell, a frozenset of box cells and a few counters, all
 immutable values that ``step`` rebinds. So ``fork`` is a shallow copy plus a new generator;
-nothing needs copying. The config lives in ``sokoban_config``.
+nothing needs copying. The config lives in ``config``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from tsr_verl.envs.core import StepResult, TextEnv, build_config
-from tsr_verl.envs.sokoban_config import SokobanConfig
-from tsr_verl.envs.sokoban_gen import generate_room
-from tsr_verl.envs.sokoban_room import (
+from tsr_verl.envs.sokoban.config import SokobanConfig
+from tsr_verl.envs.sokoban.generate import generate_room
+from tsr_verl.envs.sokoban.room import (
     ACTIONS,
     BOX,
     BOX_ON_TARGET,
@@ -31,7 +31,7 @@ from tsr_verl.envs.sokoban_room import (
     Room,
     RoomLayout,
 )
-from tsr_verl.envs.sokoban_solver import DEFAULT_MAX_NODES, solve
+from tsr_verl.envs.sokoban.solver import DEFAULT_MAX_NODES, solve
 
 STEP_PENALTY, BOX_ON_REWARD, BOX_OFF_PENALTY, SOLVED_REWARD = -0.1, 1.0, -1.0, 10.0
 _ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}

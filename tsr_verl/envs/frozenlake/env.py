@@ -5,11 +5,11 @@ into a hole ``O``. On slippery ice a move may go sideways (perpendicular to the 
 direction, never backwards). Each ``reset(seed)`` draws a new map whose tiles are frozen with
 probability ``p``, with distinct random start and goal tiles, redrawn until a path exists.
 
-Fork cost is what matters for search: the map lives in an immutable ``frozenlake_board.Board``
+Fork cost is what matters for search: the map lives in an immutable ``board.Board``
 shared by all forks, and the episode state is a handful of ints and bools, so ``fork`` is a
 shallow copy plus a new generator. Slippery steps make exactly one draw from ``self.rng``
 (non-slippery steps none), so the streams of a parent and its ``rng="copy"`` forks stay in
-lock-step. The config lives in ``frozenlake_config``.
+lock-step. The config lives in ``config``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tsr_verl.envs.core import StepResult, TextEnv, build_config
-from tsr_verl.envs.frozenlake_board import (
+from tsr_verl.envs.frozenlake.board import (
     FROZEN,
     GOAL,
     HOLE,
@@ -30,7 +30,7 @@ from tsr_verl.envs.frozenlake_board import (
     generate_board,
     parse_map,
 )
-from tsr_verl.envs.frozenlake_config import FrozenLakeConfig
+from tsr_verl.envs.frozenlake.config import FrozenLakeConfig
 
 
 class FrozenLakeEnv(TextEnv):

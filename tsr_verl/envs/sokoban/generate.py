@@ -28,7 +28,7 @@ from collections import deque
 
 import numpy as np
 
-from tsr_verl.envs.sokoban_room import (
+from tsr_verl.envs.sokoban.room import (
     DELTAS,
     Room,
 )

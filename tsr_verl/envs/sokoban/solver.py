@@ -21,7 +21,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 
-from tsr_verl.envs.sokoban_room import ACTIONS, DELTAS
+from tsr_verl.envs.sokoban.room import ACTIONS, DELTAS
 
 Cell = tuple[int, int]
 DEFAULT_MAX_NODES = 200_000
@@ -41,7 +41,7 @@ class _Grid:
             dim = (max(r for r, _ in everything) + 1, max(c for _, c in everything) + 1)
         h, w = dim
         if any(not (0 <= r < h and 0 <= c < w) for r, c in extra):
-            raise ValueError(f"sokoban_solver: a box, target or player lies outside the {h}x{w} grid")
+            raise ValueError(f"sokoban.solver: a box, target or player lies outside the {h}x{w} grid")
         self.stride = w + 2
         self.free = bytearray((h + 2) * self.stride)
         for r in range(h):

@@ -1,7 +1,7 @@
 """Sokoban positions: symbols, actions, the immutable ``Room`` and its shared ``RoomLayout``.
 
 ``Room`` is one position (walls, targets, boxes, player) with its text form; the generator
-(``sokoban_gen``) produces rooms and the env (``sokoban``) plays them. ``RoomLayout`` is the
+(``generate``) produces rooms and the env (``env``) plays them. ``RoomLayout`` is the
 part of a room that never changes during an episode (walls, targets, move tables, the static
 part of the rendered text), precomputed once per reset and shared by an env and all its forks.
 Cells are flat indices ``r * width + c`` throughout.
