@@ -239,3 +239,73 @@ async def test_episodes_are_dumped_for_the_viewer(tokenizer, rows, tmp_path):
         assert len(rec["turns"]) == len(out.extra_fields["turn_scores"])
         assert rec["total_return"] == out.reward_score and rec["meta"]["strategy"] == "beam"
         assert rec["tree"] and any(node["chosen"] for node in rec["tree"])
+
+
+def test_return_top_above_one_is_rejected_at_construction_and_per_row(tokenizer, rows):
+    with pytest.raises(Exception, match="return_top must be 1"):  # hydra wraps it
+        build_loop(tokenizer, FakeServerManager(tokenizer), strategy="beam", return_top=2)
+    row = rows["sokoban"].iloc[0].copy()
+    row.extra_info = {**row.extra_info, "tsr": {"return_top": 3}}
+    with pytest.raises(ValueError, match="return_top must be 1.*one trajectory"):
+        asyncio.run(play(build_loop(tokenizer, FakeServerManager(tokenizer), strategy="beam"), row))
+
+
+async def test_group_members_get_distinct_reproducible_search_streams(tokenizer, rows, monkeypatch):
+    """veRL runs rollout.n sessions of one row (same env seed); each must search on its own stream."""
+    from tsr_verl.search import SearchDriver
+
+    seen: list[int] = []
+    original = SearchDriver.run
+
+    async def spy(self, env, messages=None, **kwargs):
+        seen.append(kwargs.get("stream", 0))  # 0: SearchDriver.run's default
+        return await original(self, env, messages, **kwargs)
+
+    monkeypatch.setattr(SearchDriver, "run", spy)
+    loop = build_loop(tokenizer, FakeServerManager(tokenizer), strategy="best_of_n", num_candidates=2, max_turns=1)
+    row = rows["frozenlake"].iloc[0]
+    for uid, session in [("u", 0), ("u", 1), ("u", 2), ("u", 3), ("v", 0), ("u", 1)]:
+        await loop.run({"temperature": 1.0}, raw_prompt=list(row.prompt), extra_info=row.extra_info, index=0,
+                       uid=uid, session_id=session)  # fmt: skip
+    assert len(set(seen[:5])) == 5  # four members of group u and the first member of group v
+    from tsr_verl.agent_loop import session_stream
+
+    assert seen[5] == seen[1] == session_stream({"uid": "u", "session_id": 1}, "ignored")  # stable across calls
+    # Without a session id (veRL's legacy worker) group members cannot be told apart: random streams.
+    assert session_stream({"uid": "u"}, "a") != session_stream({"uid": "u"}, "b")
+
+
+async def test_selection_bias_metrics_reach_reward_extra_info(tokenizer, rows):
+    from tsr_verl.search.types import search_metrics
+
+    server = FakeServerManager(tokenizer)
+    loop = build_loop(tokenizer, server, strategy="best_of_n", num_candidates=3, max_turns=3)
+    out = await play(loop, rows["frozenlake"].iloc[1])
+    info = out.extra_fields["reward_extra_info"]
+    assert set(search_metrics(None, prefix="tsr_")) <= set(info)  # the fixed key set veRL stacks
+    # kept_logprob: mean over turns of the kept candidate's mean token log-prob (mask-1 spans).
+    kept = [out.response_logprobs[s:e] for v, s, e in runs(out.response_mask) if v == 1]
+    assert info["tsr_kept_logprob"] == pytest.approx(np.mean([np.mean(lp) for lp in kept]))
+    proposed = [np.mean(o.log_probs) for o in server.outputs[: 3 * len(kept)]]
+    assert info["tsr_proposed_logprob"] == pytest.approx(np.mean(proposed))
+    assert 0.0 <= info["tsr_selection_changed"] <= 1.0 and np.isfinite(info["tsr_score_gap"])
+    assert info["tsr_kept_invalid"] == info["invalid_rate"]
+
+
+async def test_last_turn_never_starts_below_a_minimal_complete_answer(tokenizer, rows):
+    """A turn with fewer tokens left than ``<think></think><answer>Right</answer>`` + EOS can only be
+    cut off and penalised: the budget check must end the episode instead of starting it."""
+    from tsr_verl.proposer import MIN_TURN_TOKENS, min_answer_tokens
+
+    minimal = min_answer_tokens(tokenizer, ("Left", "Down", "Right", "Up"), enable_think=True)
+    assert minimal > MIN_TURN_TOKENS + 1  # SmolLM2: 12 tokens, so the old floor of 8 was too low
+    row = rows["frozenlake"].iloc[0]
+    server = FakeServerManager(tokenizer, answers=["no idea"])  # invalid: the episode goes on
+    await play(build_loop(tokenizer, server, max_turns=3), row)
+    used = len(server.calls[1]["prompt_ids"]) - len(server.calls[0]["prompt_ids"])  # turn 1 + observation
+    server = FakeServerManager(tokenizer, answers=["no idea"])
+    out = await play(build_loop(tokenizer, server, max_turns=3, response_length=used + minimal - 1), row)
+    assert len(server.calls) == 1 and out.extra_fields["tsr_end_reason"] == "budget"
+    server = FakeServerManager(tokenizer, answers=["no idea"])
+    await play(build_loop(tokenizer, server, max_turns=3, response_length=used + minimal), row)
+    assert len(server.calls) == 2 and server.calls[1]["params"]["max_tokens"] == minimal

@@ -48,10 +48,16 @@ def check_common(rows):
     for step in (1, 2):
         m = rows[step]
         for key in ("tsr/proposals", "tsr/tokens_generated", "tsr/tokens_kept", "tsr/success", "tsr/episode_return",
-                    "tsr/num_turns", "tsr_filter/groups_before", "tsr_filter/groups_kept", "actor/pg_loss"):  # fmt: skip
+                    "tsr/num_turns", "tsr/kept_invalid", "tsr/selection_changed", "tsr_filter/groups_before",
+                    "tsr_filter/groups_kept", "tsr_filter/zero_variance_fraction", "tsr_filter/error_groups",
+                    "actor/pg_loss"):  # fmt: skip
             assert key in m and math.isfinite(m[key]), key
         assert m["tsr/tokens_generated"] >= m["tsr/tokens_kept"] > 0
-        assert m["tsr/env_steps"] >= 0 and m["tsr/error"] == 0
+        # Both tests search (score_samples=1): every proposal is scored on its own fork, and every
+        # kept turn is committed on one more, so forks >= proposals > 0 (a random model's answers
+        # may execute no action, so env_steps can legitimately be 0).
+        assert m["tsr/forks"] >= m["tsr/proposals"] > 0
+        assert m["tsr/error"] == 0 and m["tsr_filter/error_groups"] == 0
         assert m["tsr_filter/groups_kept"] == 1 and m["tsr_filter/groups_before"] == 2  # int(0.5 x 2 groups)
     val = rows[2]
     # Validation rows run tsr_eval: one proposal per turn, whatever the training strategy.

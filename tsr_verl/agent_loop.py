@@ -12,7 +12,11 @@ Per dataset row (one call of ``run``):
 
 ``tsr_eval`` is the same loop forced to ``naive``: validation measures the policy, not the search.
 An env or search error ends the episode with ``error_penalty`` and ``tsr_error=1`` instead of
-killing the worker; inference-server errors (``ProposerError``) still propagate.
+killing the worker (``tsr_verl.filtering.TSRReplayBuffer`` then keeps its group out of training);
+inference-server errors (``ProposerError``) still propagate.
+
+The ``rollout.n`` sessions of one prompt share the env seed; each gets its own search ``stream``
+(from veRL's ``uid``/``session_id``), so their tie-breaks and scoring forks are independent.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -29,9 +34,10 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetr
 
 from tsr_verl.config import TSRConfig, merge_layers
 from tsr_verl.envs import EnvSpec, make
-from tsr_verl.proposer import ProposerError, VerlProposer
-from tsr_verl.search import Context, SearchCost, SearchDriver, SearchResult, Trajectory
+from tsr_verl.proposer import ProposerError, VerlProposer, min_answer_tokens
+from tsr_verl.search import Context, SearchDriver, SearchResult, Trajectory
 from tsr_verl.search.record import append_jsonl, episode_record
+from tsr_verl.search.types import search_metrics
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -45,6 +51,20 @@ def sampling_logprobs(proposer: VerlProposer) -> bool:
     return bool(proposer.sampling_params.get("logprobs"))
 
 
+def session_stream(kwargs: dict[str, Any], fallback: str) -> int:
+    """The search ``stream`` of one veRL session: a stable 32-bit hash of ``"{uid}/{session_id}"``.
+
+    Why: all ``rollout.n`` sessions of a prompt get the same row, hence the same env seed; without
+    a per-session stream their searches would break ties and draw scoring forks identically.
+    ``zlib.crc32`` (not ``hash()``, which is salted per process) keeps reruns reproducible. Without
+    a ``uid`` the ``session_id`` alone is hashed. veRL's V1 worker passes both; a caller passing no
+    ``session_id`` (the legacy worker) cannot tell group members apart, so ``fallback`` (the
+    episode's random request id) is hashed: independent streams, not reproducible ones."""
+    uid, session = kwargs.get("uid"), kwargs.get("session_id")
+    text = fallback if session is None else (str(session) if uid is None else f"{uid}/{session}")
+    return zlib.crc32(text.encode())
+
+
 class TSRAgentLoop(AgentLoopBase):
     """Multi-turn text-game episodes with Trajectory-Search Rollouts (see module docstring)."""
 
@@ -56,6 +76,14 @@ class TSRAgentLoop(AgentLoopBase):
         self.base_layers = (_plain(tsr) or {}, _plain(custom.get("tsr")) or {})
         TSRConfig.from_dict(merge_layers(*self.base_layers))  # fail at construction on a bad job config
         self.response_length = int(self.rollout_config.response_length)
+        self._min_answer: dict[tuple[tuple[str, ...], bool], int] = {}
+
+    def min_turn_tokens(self, actions: tuple[str, ...], enable_think: bool) -> int:
+        """``min_answer_tokens`` of this env's actions and format (cached: one value per env type)."""
+        key = (tuple(actions), enable_think)
+        if key not in self._min_answer:
+            self._min_answer[key] = min_answer_tokens(self.tokenizer, actions, enable_think)
+        return self._min_answer[key]
 
     def episode_config(self, extra_info: dict[str, Any]) -> TSRConfig:
         """The merged settings for one row (row overrides win); ``tsr_eval`` forces ``naive``."""
@@ -71,28 +99,37 @@ class TSRAgentLoop(AgentLoopBase):
         spec = EnvSpec.from_row(dict(extra_info["env"]))
         cfg = self.episode_config(extra_info)
         request_id = uuid4().hex
-        proposer = VerlProposer(
-            self, sampling_params, request_id, cfg.max_tokens_per_turn, self.response_length,
-            unique_request_ids=bool(self.rollout_config.get("full_determinism", False)),
-        )  # fmt: skip
         messages = list(kwargs["raw_prompt"])
-        error = None
+        error, proposer = None, None
         try:
             env = make(spec.name, **spec.config)
             env.reset(spec.seed)
-            driver = SearchDriver(proposer, cfg.search, cfg.episode)
-            driver.has_budget = proposer.has_budget
-            result: SearchResult | None = await driver.run(env, messages, seed=spec.seed, key=request_id)
+            proposer = self._proposer(sampling_params, request_id, cfg, env.actions)
+            driver = SearchDriver(proposer, cfg.search, cfg.episode, has_budget=proposer.has_budget)
+            result: SearchResult | None = await driver.run(
+                env, messages, seed=spec.seed, key=request_id, stream=session_stream(kwargs, request_id)
+            )
         except ProposerError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken env/episode must not kill the worker
             logger.warning("tsr_agent: episode %s of %s failed: %r", spec.seed, spec.name, exc)
             result, error = None, repr(exc)
+        if proposer is None:  # the env failed before the proposer existed
+            proposer = self._proposer(sampling_params, request_id, cfg, ())
         if cfg.dump_dir and result is not None:
             meta = {"strategy": cfg.search.strategy, "loop": type(self).__name__, "split": extra_info.get("split")}
             record = episode_record(result, env_spec=spec.to_row(), meta=meta)
             append_jsonl(Path(cfg.dump_dir) / f"episodes-{os.getpid()}.jsonl", record)
         return await self._output(proposer, messages, result, cfg, error)
+
+    def _proposer(
+        self, sampling_params: dict[str, Any], request_id: str, cfg: TSRConfig, actions: tuple[str, ...]
+    ) -> VerlProposer:
+        return VerlProposer(
+            self, sampling_params, request_id, cfg.max_tokens_per_turn, self.response_length,
+            unique_request_ids=bool(self.rollout_config.get("full_determinism", False)),
+            min_turn_tokens=self.min_turn_tokens(actions, cfg.episode.parse.enable_think),
+        )  # fmt: skip
 
     async def _output(
         self, proposer: VerlProposer, messages: list[dict[str, Any]], result: SearchResult | None,
@@ -120,8 +157,9 @@ class TSRAgentLoop(AgentLoopBase):
             "num_turns": float(len(turns)),
             "invalid_rate": invalid / len(turns) if turns else 0.0,
             "tsr_error": float(error is not None),
-            # Every episode reports the same keys (veRL stacks them column-wise across samples).
-            **{k.replace("/", "_"): v for k, v in (cost or SearchCost()).metrics("tsr/").items()},
+            # Cost and selection-bias metrics; every episode reports the same keys (veRL stacks
+            # them column-wise), NaN where undefined (e.g. kept_logprob without log-probs).
+            **search_metrics(result, prefix="tsr_"),
         }
         metrics = AgentLoopMetrics(
             generate_sequences=cost.proposer_time_s if cost else 0.0, tool_calls=cost.env_time_s if cost else 0.0

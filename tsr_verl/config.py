@@ -11,6 +11,7 @@ Keys (all optional)::
 
     strategy, num_candidates, beam_width, lookahead_depth, lookahead_greedy, scorer,
     score_samples, score_rng, return_top, record_tree, seed      -> SearchConfig (tsr_verl/search)
+                                              (return_top must be 1: one trajectory per session)
     max_turns, max_actions                                       -> EpisodeConfig
     parse: {action_sep, max_actions_per_turn, enable_think, format_penalty, penalize_partial, lenient}
     prompt: {system, max_response_words, show_reward, invalid_warning}
@@ -53,6 +54,13 @@ class TSRConfig:
     def __post_init__(self) -> None:
         if self.max_tokens_per_turn < 1:
             raise ValueError(f"tsr.max_tokens_per_turn must be >= 1, got {self.max_tokens_per_turn}")
+        if self.search.return_top != 1:
+            # A veRL session trains exactly one trajectory (AgentLoopOutput); accepting L > 1 would
+            # silently search for L and train on the first.
+            raise ValueError(
+                f"tsr.return_top must be 1 for the tsr_agent loop, got {self.search.return_top}: each veRL "
+                "session trains one trajectory (rollout.n sessions form the GRPO group)"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> TSRConfig:

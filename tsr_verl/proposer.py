@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tsr_verl.search.types import Candidate, Context, Message
 
 MIN_TURN_TOKENS = 8
-"""A path whose remaining response budget is below this ends (``end_reason="budget"``)."""
+"""Floor of the per-turn minimum: a path whose remaining response budget is below
+``max(MIN_TURN_TOKENS, min_answer_tokens(...))`` ends (``end_reason="budget"``)."""
 
 
 class ProposerError(RuntimeError):
@@ -57,8 +59,11 @@ class VerlProposer:
         max_tokens_per_turn: int,
         response_length: int,
         unique_request_ids: bool = False,
+        min_turn_tokens: int = MIN_TURN_TOKENS,
     ) -> None:
         self.loop = loop
+        self.min_turn_tokens = max(MIN_TURN_TOKENS, min_turn_tokens)
+        """A turn starts only with at least this many response tokens left (see ``has_budget``)."""
         self.sampling_params = dict(sampling_params)
         self.request_id = request_id
         self.max_tokens_per_turn = max_tokens_per_turn
@@ -105,14 +110,15 @@ class VerlProposer:
             await self._generate(prompt_ids, {**self.sampling_params, "max_tokens": 1})
         return self.server_fields
 
-
     async def has_budget(self, context: Context) -> bool:
-        """Whether the path can take another turn within ``response_length``."""
+        """Whether the path can take another turn within ``response_length``: at least
+        ``min_turn_tokens`` (room for a minimal complete answer) must be left, otherwise the turn
+        could only produce a cut-off answer that the env penalises as malformed."""
         try:
             state = await self.state(context)
         except Exception as exc:
             raise ProposerError(f"tokenizing the context failed: {exc!r}") from exc
-        return self.response_length - len(state.mask) >= MIN_TURN_TOKENS
+        return self.response_length - len(state.mask) >= self.min_turn_tokens
 
     async def state(self, context: Context) -> TokenState:
         """The token stream of ``context`` (cached per path prefix)."""
@@ -144,6 +150,19 @@ class VerlProposer:
             merged, mask, logprobs = await self.loop.ct_merge_context_msg(messages, updated, ids, mask, logprobs)
             ids, messages = merged.token_ids, updated
         return TokenState(list(ids), list(mask), list(logprobs) if logprobs else None, messages)
+
+
+def min_answer_tokens(tokenizer: Any, actions: Sequence[str], enable_think: bool = True) -> int:
+    """Tokens of a minimal complete answer in the configured format that fits any of the env's
+    actions: an empty think block (if ``enable_think``), the action that takes the most tokens
+    inside ``<answer>`` tags, and EOS (e.g. 12 for FrozenLake with SmolLM2's tokenizer).
+
+    Why: a turn started with fewer tokens left is cut before ``</answer>`` and can only score the
+    format penalty; the budget check must not start it."""
+    think = "<think></think>" if enable_think else ""
+    answers = [f"{think}<answer>{action}</answer>" for action in (actions or ("",))]
+    longest = max(len(tokenizer.encode(text, add_special_tokens=False)) for text in answers)
+    return longest + 1  # the end-of-turn token the server appends
 
 
 def merge_server_fields(fields: list[dict[str, Any] | None]) -> dict[str, Any]:
