@@ -11,7 +11,7 @@ path, name and overrides) and, if the job uses the TSR loops:
   GRPO with ``error_penalty``, and no ``tsr/*`` metrics are logged); ``algorithm.filter_groups``
   together with the TSR sampler (veRL's V1 trainer ignores it with a custom sampler); a dataset
   whose ``manifest.json`` (written by ``tsr-verl make-data``) has turn-1 prompt settings
-  (``parse``, ``max_actions``) other than the job's ``tsr.parse`` / ``tsr.max_actions``.
+  (``PROMPT_KEYS``: answer format, ``max_actions``) other than the job's ``tsr`` settings.
 
 Jobs that do not use TSR are not touched.
 """
@@ -26,6 +26,12 @@ from typing import Any
 
 TSR_LOOPS = ("tsr_agent", "tsr_eval")
 TSR_SAMPLERS = ("TSRReplayBuffer", "TSRReplayBufferAsync")
+PROMPT_KEYS = (
+    "max_actions", "parse.action_sep", "parse.max_actions_per_turn", "parse.enable_think",
+    "prompt.system", "prompt.max_response_words",
+)  # fmt: skip
+"""The settings that shape a row's stored turn-1 prompt (``envs.prompts.initial_messages``);
+``format_penalty``, ``lenient`` etc. only affect parsing and scoring, so they may differ."""
 
 
 @dataclass(frozen=True)
@@ -152,17 +158,19 @@ def sampler_warnings(cfg: Any, manifests: dict[str, dict[Path, dict[str, Any]]])
 
 
 def manifest_warnings(manifests: dict[str, dict[Path, dict[str, Any]]], tsr: Any) -> list[str]:
-    """Datasets whose turn-1 prompts were written with other ``parse`` / ``max_actions`` than the job's.
+    """Datasets whose turn-1 prompts were written with other ``PROMPT_KEYS`` settings than the job's.
 
     Why: the prompt stored in each row (answer format, separator, actions per turn and per
     episode) was rendered by ``make-data``; the loop parses answers and words later turns with
     the job's settings, so a mismatch tells the policy one format and grades it by another."""
-    want = _flat({"parse": asdict(tsr.episode.parse), "max_actions": tsr.episode.max_actions})
+    episode = tsr.episode
+    want = _flat({"parse": asdict(episode.parse), "prompt": asdict(episode.prompt), "max_actions": episode.max_actions})
     out = []
     for split, found in manifests.items():
         for path, content in found.items():
-            have = _flat({"parse": content.get("parse"), "max_actions": content.get("max_actions")})
-            diffs = [f"{k}: dataset {have[k]!r}, job {v!r}" for k, v in want.items() if k in have and have[k] != v]
+            have = _flat({k: content.get(k) for k in ("parse", "prompt", "max_actions")})
+            differ = [k for k in PROMPT_KEYS if k in have and have[k] != want[k]]
+            diffs = [f"{k}: dataset {have[k]!r}, job {want[k]!r}" for k in differ]
             if diffs:
                 out.append(
                     f"data.{split}: {path} was written with other prompt settings than the job's "
