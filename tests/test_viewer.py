@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import shutil
 import struct
 import subprocess
@@ -217,7 +218,9 @@ def _count(pixels: np.ndarray, hex_color: str, tol: int = 6) -> int:
 def test_headless_chromium_renders_board_and_kept_path(records, tmp_path):
     browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if browser is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
+        if os.environ.get("CI"):  # CI must run the real-browser check, never skip it silently
+            pytest.fail("chromium not installed: `make test` installs it (apt-get install chromium)")
+        pytest.skip("chromium not installed: apt-get install chromium (or run `make test`)")
     page = write_html(records, tmp_path / "page.html")
     base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
