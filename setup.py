@@ -13,7 +13,7 @@ Install profiles
 * ``[dev]``: test and lint tools.
 
 The CPU patches (``patches/tsr_verl_patches``) ship in every install but are inert: they act
-only when the CPU launcher (``tsr_verl.launch``) sets ``TSR_VERL_CPU=1`` and ``VERL_PLATFORM=cpu``.
+only when the CPU launcher (``tsr_verl.cli.launch``) sets ``TSR_VERL_CPU=1`` and ``VERL_PLATFORM=cpu``.
 """
 
 from setuptools import find_packages, setup
@@ -68,14 +68,14 @@ setup(
     packages=find_packages(include=["tsr_verl", "tsr_verl.*"])
     + find_packages(where="patches", include=["tsr_verl_patches", "tsr_verl_patches.*"]),
     package_dir={"tsr_verl_patches": "patches/tsr_verl_patches"},
-    package_data={"tsr_verl": ["config/*.yaml"]},
+    package_data={"tsr_verl.integration": ["*.yaml"]},
     install_requires=BASE,
     extras_require=EXTRAS,
     entry_points={
-        "console_scripts": ["tsr-verl = tsr_verl.cli:main"],
+        "console_scripts": ["tsr-verl = tsr_verl.cli.main:main"],
         # Loaded by every vLLM process; a no-op unless TSR_VERL_CPU=1 (see patches/README.md).
         "vllm.general_plugins": ["tsr_verl_cpu_linear = tsr_verl_patches.vllm_cpu_linear:register"],
         # Loaded by `import verl` in every process: registers the tsr_agent / tsr_eval agent loops.
-        "verl.plugins": ["tsr = tsr_verl.plugin"],
+        "verl.plugins": ["tsr = tsr_verl.integration.plugin"],
     },
 )

@@ -10,7 +10,7 @@ curves compare policies, not search. The run writes ``learning_curve.json``,
 ``tsr_metrics.png`` (per-step TSR metrics of the first TSR run, from veRL's metric log).
 
 CPU (default): the policy is a tiny random Llama (4 layers, hidden 256) given a *format*
-warm-start (``tsr_verl.warmstart``: well-formed answers naming random actions, so it answers in
+warm-start (``tsr_verl.integration.warmstart``: well-formed answers naming random actions, so it answers in
 format but knows nothing about the game); non-slippery 4x4 FrozenLake, one action per turn.
 
     python benchmarks/learning_curve.py [--seeds 0 1 2] [--steps 10] [--eval-every 5] [--strategy beam]
@@ -74,8 +74,8 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
     """The (warm-started) model and the shared dataset."""
     from tsr_verl.envs.datasets import write_splits
     from tsr_verl.envs.parsing import ParseConfig
-    from tsr_verl.models import build_tiny_model, default_model_dir, prepare_default_model
-    from tsr_verl.warmstart import warm_start
+    from tsr_verl.integration.models import build_tiny_model, default_model_dir, prepare_default_model
+    from tsr_verl.integration.warmstart import warm_start
 
     env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery}
     data = ns.out / "data"
@@ -95,8 +95,8 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int) -> dict:
-    from tsr_verl import launch
-    from tsr_verl.quickstart import read_metrics
+    from tsr_verl.cli import launch
+    from tsr_verl.cli.quickstart import read_metrics
 
     run_dir = ns.out / f"{strategy}_seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)

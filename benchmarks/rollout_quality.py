@@ -215,7 +215,7 @@ def main() -> None:
     from vllm import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from tsr_verl.models import prepare_default_model
+    from tsr_verl.integration.models import prepare_default_model
 
     model = args.model or str(prepare_default_model())
     tokenizer = AutoTokenizer.from_pretrained(model)

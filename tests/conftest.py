@@ -20,7 +20,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2's tokenizer (read once from the embedded GGUF) saved as an HF folder."""
-    from tsr_verl.models import load_smollm2_tokenizer
+    from tsr_verl.integration.models import load_smollm2_tokenizer
 
     out = tmp_path_factory.mktemp("smollm2_tokenizer")
     load_smollm2_tokenizer().save_pretrained(out)
@@ -30,14 +30,14 @@ def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
     """A tiny random Llama (hidden 128, 4 heads -> head_dim 32) with SmolLM2's tokenizer."""
-    from tsr_verl.models import build_tiny_model
+    from tsr_verl.integration.models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", tokenizer_dir=smollm2_tokenizer_dir)
 
 
 def python_subprocess_env(**extra: str) -> dict[str, str]:
     """The test process's environment minus the CPU-launch variables, plus ``extra``."""
-    from tsr_verl.launch import CPU_ENV
+    from tsr_verl.cli.launch import CPU_ENV
 
     env = {k: v for k, v in os.environ.items() if k not in CPU_ENV}
     env.update(extra)

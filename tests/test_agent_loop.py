@@ -206,7 +206,7 @@ async def test_env_failure_is_a_penalised_episode_but_server_failure_propagates(
     assert len(out.response_ids) == len(out.response_mask) >= 1
     assert out.extra_fields["min_global_steps"] is not None  # fetched with a 1-token call
     monkeypatch.undo()
-    from tsr_verl.proposer import ProposerError
+    from tsr_verl.integration.proposer import ProposerError
 
     with pytest.raises(ProposerError, match="server down"):
         await play(build_loop(tokenizer, FakeServerManager(tokenizer, fail=True)), rows["sokoban"].iloc[0])
@@ -268,7 +268,7 @@ async def test_group_members_get_distinct_reproducible_search_streams(tokenizer,
         await loop.run({"temperature": 1.0}, raw_prompt=list(row.prompt), extra_info=row.extra_info, index=0,
                        uid=uid, session_id=session)  # fmt: skip
     assert len(set(seen[:5])) == 5  # four members of group u and the first member of group v
-    from tsr_verl.agent_loop import session_stream
+    from tsr_verl.integration.agent_loop import session_stream
 
     assert seen[5] == seen[1] == session_stream({"uid": "u", "session_id": 1}, "ignored")  # stable across calls
     # Without a session id (veRL's legacy worker) group members cannot be told apart: random streams.
@@ -295,7 +295,7 @@ async def test_selection_bias_metrics_reach_reward_extra_info(tokenizer, rows):
 async def test_last_turn_never_starts_below_a_minimal_complete_answer(tokenizer, rows):
     """A turn with fewer tokens left than ``<think></think><answer>Right</answer>`` + EOS can only be
     cut off and penalised: the budget check must end the episode instead of starting it."""
-    from tsr_verl.proposer import MIN_TURN_TOKENS, min_answer_tokens
+    from tsr_verl.integration.proposer import MIN_TURN_TOKENS, min_answer_tokens
 
     minimal = min_answer_tokens(tokenizer, ("Left", "Down", "Right", "Up"), enable_think=True)
     assert minimal > MIN_TURN_TOKENS + 1  # SmolLM2: 12 tokens, so the old floor of 8 was too low

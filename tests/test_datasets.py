@@ -52,7 +52,7 @@ def test_existing_files_survive_a_failed_write(tmp_path):
 
 
 def test_cli_make_data(tmp_path, subprocess_env):
-    cmd = [sys.executable, "-m", "tsr_verl.cli", "make-data", "frozenlake", "--out", str(tmp_path),
+    cmd = [sys.executable, "-m", "tsr_verl.cli.main", "make-data", "frozenlake", "--out", str(tmp_path),
            "--train", "6", "--val", "2", "--test", "0", "--set", "size=5", "--set", "success_rate=0.8"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert done.returncode == 0, done.stderr

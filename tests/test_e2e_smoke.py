@@ -1,7 +1,7 @@
 """Slow: stock ``verl.trainer.main_ppo`` (V1 trainer, vLLM rollout, FSDP2 actor) on the CPU.
 
 Two GRPO steps of the smoke recipe on a tiny random model, launched exactly as a user would
-(``python -m tsr_verl.launch --device cpu``). Asserts the run exits 0, training metrics are finite,
+(``python -m tsr_verl.cli.launch --device cpu``). Asserts the run exits 0, training metrics are finite,
 the actor's weights changed, and the changed weights reached vLLM: veRL's own rollout-vs-actor
 probability correlation at step 2 must be far closer to 1 than the correlation the *initial*
 weights would give against the step-1 actor (the value a failed sync would produce).
@@ -48,7 +48,7 @@ def _pearson(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def peaked_tiny_model(tmp_path_factory, smollm2_tokenizer_dir):
-    from tsr_verl.models import build_tiny_model
+    from tsr_verl.integration.models import build_tiny_model
 
     # Peaked next-token distributions make a training update visible in the probabilities.
     return build_tiny_model(
@@ -57,13 +57,13 @@ def peaked_tiny_model(tmp_path_factory, smollm2_tokenizer_dir):
 
 
 def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, subprocess_env, leftovers):
-    from tsr_verl.smoke_task import prepare_data
+    from tsr_verl.integration.smoke_task import prepare_data
 
     train, val = prepare_data(tmp_path / "data", n_train=16, n_val=4)
     metrics, ckpt = tmp_path / "metrics.jsonl", tmp_path / "ckpt"
     started = time.time()
     cmd = [
-        sys.executable, "-m", "tsr_verl.launch", "--device", "cpu", "--",
+        sys.executable, "-m", "tsr_verl.cli.launch", "--device", "cpu", "--",
         f"--config-path={repo_root / 'recipes/smoke/config'}", "--config-name=smoke_grpo",
         f"data.train_files={train}", f"data.val_files={val}",
         f"actor_rollout_ref.model.path={peaked_tiny_model}",
@@ -109,7 +109,7 @@ def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subpr
     # The README's main job (TSR on FrozenLake) on a tiny model and one step; converting the
     # default model is covered by test_models.py.
     out = tmp_path / "qs"
-    cmd = [sys.executable, "-m", "tsr_verl.cli", "quickstart", "--steps", "1", "--out", str(out)]
+    cmd = [sys.executable, "-m", "tsr_verl.cli.main", "quickstart", "--steps", "1", "--out", str(out)]
     started = time.time()
     proc = subprocess.run(
         [*cmd, "--model", str(tiny_model_dir)], env=subprocess_env(), capture_output=True, text=True, timeout=1500

@@ -10,10 +10,10 @@ import time
 import pandas as pd
 import pytest
 
-from tsr_verl import eval as tsr_eval
-from tsr_verl import eval_report as rep
-from tsr_verl.cli import build_parser
-from tsr_verl.cli import main as cli_main
+from tsr_verl.cli import eval as tsr_eval
+from tsr_verl.cli import report as rep
+from tsr_verl.cli.main import build_parser
+from tsr_verl.cli.main import main as cli_main
 
 # --- statistics -------------------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ def test_job_arguments_and_test_split(tmp_path):
 
 
 def test_job_composes_and_preflight_catches_bad_tsr_keys(tmp_path):
-    from tsr_verl.launch import build_command, preflight
+    from tsr_verl.cli.launch import build_command, preflight
 
     ns = parse("--model", "/m", "--env", "sokoban", "--tsr", "num_candidates=2")
     cmd, _ = build_command(tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu"), "cpu")

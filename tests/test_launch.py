@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tsr_verl import launch
-from tsr_verl.supervise import supervised
+from tsr_verl.cli import launch
+from tsr_verl.cli.supervise import supervised
 
 SMOKE_ARGS = ["data.train_files=/x/train.parquet", "data.val_files=/x/val.parquet", "actor_rollout_ref.model.path=/m"]
 
@@ -90,7 +90,7 @@ def test_rollout_config_dataclass_accepts_cpu_overrides(repo_root):
 
 def test_dry_run_prints_environment_and_command(subprocess_env, repo_root):
     out = subprocess.run(
-        [sys.executable, "-m", "tsr_verl.launch", "--device", "cpu", "--dry-run", "--", *SMOKE_ARGS],
+        [sys.executable, "-m", "tsr_verl.cli.launch", "--device", "cpu", "--dry-run", "--", *SMOKE_ARGS],
         env=subprocess_env(),
         capture_output=True,
         text=True,
@@ -120,7 +120,7 @@ def test_sigterm_to_the_launcher_stops_the_job_and_its_helpers(tmp_path, subproc
     job = f"setsid sleep 300 & echo $! >> {pid_file}; sleep 300 & echo $! >> {pid_file}; wait"
     launcher = textwrap.dedent(
         f"""
-        from tsr_verl.supervise import supervised
+        from tsr_verl.cli.supervise import supervised
         with supervised(["bash", "-c", {job!r}], grace_s=1.0) as proc:
             proc.wait()
         """

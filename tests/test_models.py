@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tsr_verl import models
+from tsr_verl.integration import models
 
 
 def test_tiny_model_loads_and_generates(tiny_model_dir):

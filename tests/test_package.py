@@ -45,7 +45,7 @@ def test_pins_match_the_supported_stack():
 def test_base_import_needs_no_vllm(subprocess_env):
     code = BLOCK_VLLM + textwrap.dedent(
         """
-        import tsr_verl, tsr_verl.launch, tsr_verl.cli, tsr_verl.smoke_task, tsr_verl.models
+        import tsr_verl, tsr_verl.cli.launch, tsr_verl.cli.main, tsr_verl.integration.smoke_task, tsr_verl.integration.models
         try:
             import vllm
         except ModuleNotFoundError:

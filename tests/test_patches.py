@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tsr_verl.launch import CPU_ENV
+from tsr_verl.cli.launch import CPU_ENV
 from tsr_verl_patches import dedupe_backend
 
 

@@ -17,14 +17,14 @@ def test_import_verl_registers_both_loops(subprocess_env):
         """
         import verl
         from verl.experimental.agent_loop.agent_loop import _agent_loop_registry as r
-        from tsr_verl.registration import check_registered
+        from tsr_verl.integration.registration import check_registered
         check_registered()
         print(r["tsr_agent"]["_target_"], r["tsr_eval"]["_target_"])
         """,
         subprocess_env(),
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["tsr_verl.agent_loop.TSRAgentLoop", "tsr_verl.agent_loop.TSREvalAgentLoop"]
+    assert out.stdout.split() == ["tsr_verl.integration.agent_loop.TSRAgentLoop", "tsr_verl.integration.agent_loop.TSREvalAgentLoop"]
 
 
 def test_disabled_plugins_give_a_clear_fix_and_the_yaml_fallback_works(subprocess_env):
@@ -33,7 +33,7 @@ def test_disabled_plugins_give_a_clear_fix_and_the_yaml_fallback_works(subproces
         import hydra.utils, verl
         from omegaconf import OmegaConf
         from verl.experimental.agent_loop.agent_loop import _agent_loop_registry as r
-        from tsr_verl.registration import AGENT_LOOPS_YAML, check_registered
+        from tsr_verl.integration.registration import AGENT_LOOPS_YAML, check_registered
         assert "tsr_agent" not in r
         try:
             check_registered()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tsr_verl.preflight import check, check_job, split_hydra_args
+from tsr_verl.cli.preflight import check, check_job, split_hydra_args
 
 TSR = "actor_rollout_ref.rollout.agent.default_agent_loop=tsr_agent"
-SAMPLER = ["trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.filtering",
+SAMPLER = ["trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.integration.sampler",
            "trainer.v1.sampler.custom_sampler.name=TSRReplayBuffer"]  # fmt: skip
 
 
@@ -24,7 +24,7 @@ def test_split_hydra_args_both_spellings():
 def test_jobs_without_tsr_are_not_touched(repo_root):
     from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 
-    from tsr_verl.preflight import compose
+    from tsr_verl.cli.preflight import compose
 
     assert check_job(smoke(repo_root)) is None
     cfg = compose(smoke(repo_root))
@@ -43,7 +43,7 @@ def test_tsr_job_config_is_validated_with_the_key_named(repo_root):
 
 
 def test_launcher_refuses_to_start_a_bad_tsr_job(repo_root, subprocess_env):
-    cmd = [sys.executable, "-m", "tsr_verl.launch", "--device", "cpu", "--", *smoke(
+    cmd = [sys.executable, "-m", "tsr_verl.cli.launch", "--device", "cpu", "--", *smoke(
         repo_root, "actor_rollout_ref.rollout.agent.default_agent_loop=tsr_agent",
         "+actor_rollout_ref.rollout.custom.tsr.num_candidates=0")]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
@@ -88,7 +88,7 @@ def test_dataset_manifest_with_other_prompt_settings_warns(repo_root, tmp_path):
 
 
 def test_launcher_prints_warnings_and_still_starts(repo_root, capsys):
-    from tsr_verl import launch
+    from tsr_verl.cli import launch
 
     cmd, _ = launch.build_command(smoke(repo_root, TSR, "algorithm.filter_groups.enable=true", *SAMPLER), "gpu")
     assert launch.preflight(cmd) is None  # not an error: the job starts

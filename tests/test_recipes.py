@@ -4,7 +4,7 @@ invalid choices fail with a usage message; ``prepare_data.sh`` writes data the Y
 
 No Ray, no model weights, no GPU. ``run.sh`` is run with ``TSR_VERL`` pointing at a stub that
 prints its arguments (a real ``tsr-verl train --dry-run`` composes the config and imports veRL,
-~6 s a call); the CPU launcher's additions come from ``tsr_verl.launch.build_command``, and two
+~6 s a call); the CPU launcher's additions come from ``tsr_verl.cli.launch.build_command``, and two
 real dry runs check that this is exactly what ``tsr-verl`` prints.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from tsr_verl import launch
-from tsr_verl.config import TSRConfig
+from tsr_verl.cli import launch
+from tsr_verl.integration.loop_config import TSRConfig
 from tsr_verl.search.config import STRATEGIES
 
 pytestmark = pytest.mark.filterwarnings("ignore:Disabled critic:UserWarning")

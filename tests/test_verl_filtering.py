@@ -18,13 +18,13 @@ from omegaconf import OmegaConf
 from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-from tsr_verl.filtering import (
+from tsr_verl.integration.sampler import (
     TSRReplayBuffer,
     TSRReplayBufferAsync,
     VarianceFilterSettings,
     last_output_keys,
 )
-from tsr_verl.metrics import reward_extra_info_metrics
+from tsr_verl.integration.metrics import reward_extra_info_metrics
 
 # uid -> episode returns of its rollout.n = 4 sessions. Sample stds: a 0, b 0.577, c 1.732, d 1.0.
 GROUPS = {"a": [1.0, 1.0, 1.0, 1.0], "b": [0.0, 1.0, 0.0, 1.0], "c": [0.0, 3.0, 0.0, 3.0], "d": [0.0, 0.0, 0.0, 2.0]}
@@ -280,7 +280,7 @@ def test_veRL_trainer_builds_sampler_from_hydra_flags():
     from hydra import compose, initialize_config_module
 
     sampler = [
-        "trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.filtering",
+        "trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.integration.sampler",
         "trainer.v1.sampler.custom_sampler.name=TSRReplayBuffer",
     ]
     with initialize_config_module("verl.trainer.config", version_base=None):

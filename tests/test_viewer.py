@@ -18,7 +18,7 @@ import pytest
 from tsr_verl.envs import make
 from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver
 from tsr_verl.search.record import JsonlError, append_jsonl, episode_record, extract_state, read_jsonl
-from tsr_verl.viewer import KEPT_COLOR, render_html, write_html
+from tsr_verl.cli.viewer import KEPT_COLOR, render_html, write_html
 
 SCRIPT = '<script>alert("pwned")</script>'
 ANSWERS = {
@@ -150,7 +150,7 @@ def test_write_html_is_atomic_and_cli_renders(records, tmp_path):
     dump = tmp_path / "dump.jsonl"
     for r in records:
         append_jsonl(dump, r)
-    cmd = [sys.executable, "-m", "tsr_verl.cli", "view", str(dump), "--out", str(tmp_path / "v.html"), "--limit", "1"]
+    cmd = [sys.executable, "-m", "tsr_verl.cli.main", "view", str(dump), "--out", str(tmp_path / "v.html"), "--limit", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path / "v.html")
@@ -163,7 +163,7 @@ def test_cli_rejects_bad_jsonl_with_file_and_line(records, tmp_path):
     append_jsonl(dump, records[0])
     with open(dump, "a", encoding="utf-8") as f:
         f.write("{not json}\n")
-    proc = subprocess.run([sys.executable, "-m", "tsr_verl.cli", "view", str(dump)],
+    proc = subprocess.run([sys.executable, "-m", "tsr_verl.cli.main", "view", str(dump)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0
     assert f"{dump}:2" in proc.stderr and not (tmp_path / "broken.html").exists()

@@ -1,4 +1,4 @@
-"""The format warm-start used by the CPU learning-curve experiment (tsr_verl/warmstart.py)."""
+"""The format warm-start used by the CPU learning-curve experiment (tsr_verl/integration/warmstart.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig, parse_turn
-from tsr_verl.warmstart import _encode, format_examples, warm_start
+from tsr_verl.integration.warmstart import _encode, format_examples, warm_start
 
 ENV = {"size": 4, "p": 0.8, "is_slippery": False}
 

@@ -2,7 +2,7 @@
 ``recipes/webshop`` recipe (scripts, YAML, CPU overrides, what a row's prompt holds).
 
 No Ray, no model weights: ``run.sh`` runs with ``TSR_VERL`` pointing at a stub that prints its
-arguments; the CPU launcher's additions come from ``tsr_verl.launch.build_command``.
+arguments; the CPU launcher's additions come from ``tsr_verl.cli.launch.build_command``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from tsr_verl import cli, launch
-from tsr_verl.config import TSRConfig
+from tsr_verl.cli import main as cli
+
+from tsr_verl.cli import launch
+from tsr_verl.integration.loop_config import TSRConfig
 from tsr_verl.envs import make, make_from_spec
 from tsr_verl.envs.datasets import plan_splits, write_splits
 from tsr_verl.envs.parsing import ParseConfig, parse_turn
@@ -88,7 +90,7 @@ def test_make_data_error_message_names_split_and_count(tmp_path, capsys):
 
 # --- the CLI ------------------------------------------------------------------------------------------
 def test_cli_webshop_help(subprocess_env):
-    done = subprocess.run([sys.executable, "-m", "tsr_verl.cli", "webshop", "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tsr_verl.cli.main", "webshop", "--help"], capture_output=True,
                           text=True, env=subprocess_env(), timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "download" in done.stdout and "convert" in done.stdout

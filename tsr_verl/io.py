@@ -1,4 +1,5 @@
-"""Small file helpers shared by the data writers: everything is written atomically."""
+"""Small file helpers shared by every layer: the cache root, and atomic writes (readers never see a
+half-written file)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def cache_dir() -> Path:
+    """Where prepared models, catalogs and indexes live: ``$TSR_VERL_CACHE`` or ``~/.cache/tsr_verl``."""
+    return Path(os.environ.get("TSR_VERL_CACHE", Path.home() / ".cache" / "tsr_verl")).expanduser()
 
 
 @contextmanager

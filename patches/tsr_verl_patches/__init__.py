@@ -1,7 +1,7 @@
 """Patches that make stock veRL 0.9.1 + vLLM run on a CPU-only machine.
 
 Everything here changes veRL/vLLM behaviour, so it lives outside ``tsr_verl`` and is inert
-unless the CPU launch path (``tsr_verl.launch``) turns it on:
+unless the CPU launch path (``tsr_verl.cli.launch``) turns it on:
 
 * :mod:`tsr_verl_patches.verl_cpu_platform` -- a veRL platform named ``cpu``; imported only
   when ``VERL_USE_EXTERNAL_MODULES`` names it and selected only by ``VERL_PLATFORM=cpu``.
@@ -14,7 +14,7 @@ See ``patches/README.md`` for why each exists and its upstream status.
 import os
 from typing import Any
 
-#: Environment variable that switches the CPU patches on (set by ``tsr_verl.launch``).
+#: Environment variable that switches the CPU patches on (set by ``tsr_verl.cli.launch``).
 ENABLE_ENV = "TSR_VERL_CPU"
 
 

@@ -16,7 +16,7 @@ the platform interface (all applied on import, all narrow):
   CPU. While that one function runs, ``from_pretrained`` calls asking for flash attention get
   ``sdpa`` instead (the actor already uses sdpa through the launcher's override).
 
-Activation (all set by ``tsr_verl.launch``; nothing happens on a GPU job that does not set them):
+Activation (all set by ``tsr_verl.cli.launch``; nothing happens on a GPU job that does not set them):
 ``VERL_USE_EXTERNAL_MODULES=tsr_verl_patches.verl_cpu_platform`` imports this module inside every
 veRL process, and ``VERL_PLATFORM=cpu`` selects the platform.
 """

@@ -4,7 +4,7 @@
 types: the env spec, the initial observation, outcome and cost, every committed turn of the
 best trajectory (board before and after, candidate text, parsed and executed actions, reward,
 score) and, when the search ran with ``SearchConfig(record_tree=True)``, the whole search tree.
-``tsr_verl.viewer`` renders such records as a static HTML page (``tsr-verl view dump.jsonl``).
+``tsr_verl.cli.viewer`` renders such records as a static HTML page (``tsr-verl view dump.jsonl``).
 
 Like the rest of ``tsr_verl.search`` this module imports nothing from veRL, vLLM or torch.
 """

@@ -38,8 +38,8 @@ __all__ = ["WebShopDataError", "add_parser", "default_data_dir", "download_tier"
 
 
 def default_data_dir(tier: str) -> Path:
-    """``$TSR_VERL_CACHE/webshop/<tier>`` (the cache root of ``tsr_verl.models.cache_dir``)."""
-    from tsr_verl.models import cache_dir
+    """``$TSR_VERL_CACHE/webshop/<tier>`` (the cache root of ``tsr_verl.io.cache_dir``)."""
+    from tsr_verl.io import cache_dir
 
     return cache_dir() / "webshop" / tier
 
@@ -72,7 +72,7 @@ def resolve_data_dir(data_dir: str | Path | None, tier: str = "small") -> Path:
 def synthetic_data_dir(n_products: int, seed: int = 0) -> Path:
     """The cached ``n_products``-product synthetic catalog (generated atomically on first use)."""
     from tsr_verl.envs.webshop.synthetic import write_synthetic_catalog
-    from tsr_verl.models import cache_dir
+    from tsr_verl.io import cache_dir
 
     if n_products < 1:
         raise ValueError(f"synthetic catalog needs >= 1 product, got {n_products}")

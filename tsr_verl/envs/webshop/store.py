@@ -85,7 +85,7 @@ def store_dir(data_dir: Path, tier: Tier, cache_dir: Path | None = None) -> Path
     ``$TSR_VERL_CACHE/webshop/stores/<tier>-<hash of the data folder and limit>``."""
     if cache_dir is not None:
         return Path(cache_dir) / tier.name
-    from tsr_verl.models import cache_dir as root
+    from tsr_verl.io import cache_dir as root
 
     key = hashlib.sha1(f"{Path(data_dir).resolve()}|{tier}".encode()).hexdigest()[:12]
     return root() / "webshop" / "stores" / f"{tier.name}-{key}"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def _cmd_prepare_model(ns: argparse.Namespace) -> int:
-    from tsr_verl.models import prepare_default_model
+    from tsr_verl.integration.models import prepare_default_model
 
     path = prepare_default_model(ns.out, dtype=ns.dtype, force=ns.force)
     print(path)
@@ -30,7 +30,7 @@ def _cmd_prepare_model(ns: argparse.Namespace) -> int:
 
 
 def _cmd_tiny_model(ns: argparse.Namespace) -> int:
-    from tsr_verl.models import build_tiny_model
+    from tsr_verl.integration.models import build_tiny_model
 
     path = build_tiny_model(
         ns.out,
@@ -45,13 +45,13 @@ def _cmd_tiny_model(ns: argparse.Namespace) -> int:
 
 
 def _cmd_train(ns: argparse.Namespace) -> int:
-    from tsr_verl import launch
+    from tsr_verl.cli import launch
 
     return launch.run([a for a in ns.hydra_args if a != "--"], device=ns.device, dry_run=ns.dry_run)
 
 
 def _cmd_quickstart(ns: argparse.Namespace) -> int:
-    from tsr_verl.quickstart import run_quickstart
+    from tsr_verl.cli.quickstart import run_quickstart
 
     return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model)
 
@@ -87,14 +87,14 @@ def _cmd_make_data(ns: argparse.Namespace) -> int:
 
 
 def _cmd_eval(ns: argparse.Namespace) -> int:
-    from tsr_verl.eval import run_eval
+    from tsr_verl.cli.eval import run_eval
 
     return run_eval(ns)
 
 
 def _cmd_view(ns: argparse.Namespace) -> int:
     from tsr_verl.search.record import read_jsonl
-    from tsr_verl.viewer import write_html
+    from tsr_verl.cli.viewer import write_html
 
     try:
         records = read_jsonl(ns.dump)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
     p.set_defaults(func=_cmd_tiny_model)
 
-    from tsr_verl.launch import add_arguments
+    from tsr_verl.cli.launch import add_arguments
 
     p = sub.add_parser("train", help="run verl.trainer.main_ppo; args after -- go to Hydra")
     add_arguments(p)
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_webshop_parser(sub)  # `webshop download|convert`, with its own handler (download.main)
 
-    from tsr_verl.eval import add_arguments as add_eval_arguments
+    from tsr_verl.cli.eval import add_arguments as add_eval_arguments
 
     p = sub.add_parser("eval", help="evaluate a model or veRL checkpoint on held-out episodes")
     add_eval_arguments(p, _key_value)

@@ -23,17 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tsr_verl.io import cache_dir
+
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: vLLM CPU attention kernels support these head sizes only.
 VLLM_CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 #: File written last into a model folder; its presence means the folder is complete.
 COMPLETE_MARKER = "tsr_verl_model.json"
-
-
-def cache_dir() -> Path:
-    """Where prepared models live: ``$TSR_VERL_CACHE`` or ``~/.cache/tsr_verl``."""
-    return Path(os.environ.get("TSR_VERL_CACHE", Path.home() / ".cache" / "tsr_verl")).expanduser()
 
 
 def default_model_dir() -> Path:

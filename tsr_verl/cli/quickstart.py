@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "frozenlake" / "config"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "frozenlake" / "config"
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
 _READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
@@ -90,9 +90,9 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     """Prepare model and data, train ``steps`` TSR steps, print a summary; returns the exit code."""
     from tqdm import tqdm
 
-    from tsr_verl import launch
+    from tsr_verl.cli import launch
     from tsr_verl.envs.datasets import write_splits
-    from tsr_verl.models import prepare_default_model
+    from tsr_verl.integration.models import prepare_default_model
 
     if steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {steps}")

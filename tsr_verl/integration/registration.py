@@ -1,6 +1,6 @@
 """Registration of the ``tsr_agent`` and ``tsr_eval`` agent loops in veRL's registry.
 
-``tsr_verl.plugin`` (the ``verl.plugins`` entry point, run by ``import verl`` in every process)
+``tsr_verl.integration.plugin`` (the ``verl.plugins`` entry point, run by ``import verl`` in every process)
 calls ``register``. This module has no import side effects, so ``check_registered`` can tell
 whether veRL really loaded the plugin (veRL swallows plugin exceptions, and users can disable
 plugins with ``VERL_USE_EXTERNAL_PLUGINS``). The registry stores import paths only; the loop
@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 AGENT_LOOPS = {
-    "tsr_agent": "tsr_verl.agent_loop.TSRAgentLoop",
-    "tsr_eval": "tsr_verl.agent_loop.TSREvalAgentLoop",
+    "tsr_agent": "tsr_verl.integration.agent_loop.TSRAgentLoop",
+    "tsr_eval": "tsr_verl.integration.agent_loop.TSREvalAgentLoop",
 }
-AGENT_LOOPS_YAML = Path(__file__).resolve().parent / "config" / "agent_loops.yaml"
+AGENT_LOOPS_YAML = Path(__file__).resolve().parent / "agent_loops.yaml"
 """Fallback registration: ``actor_rollout_ref.rollout.agent.agent_loop_config_path=<this file>``."""
 
 

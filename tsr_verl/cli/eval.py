@@ -1,11 +1,11 @@
 """``tsr-verl eval``: measure a model (HF folder or veRL checkpoint) on held-out episodes.
 
 The run is a stock veRL validation pass: the environment's recipe YAML through
-:mod:`tsr_verl.launch` with ``trainer.val_only=true``, so held-out episodes are played like training's
+:mod:`tsr_verl.cli.launch` with ``trainer.val_only=true``, so held-out episodes are played like training's
 validation episodes (same loop, prompts and budgets). ``naive`` rows use ``tsr_eval`` (the policy
 alone); any other strategy uses ``tsr_agent`` with that search, so inference-time search is
 reported as its own number. veRL's per-sample dump (``trainer.validation_data_dir``) gives the
-per-episode outcomes that :mod:`tsr_verl.eval_report` turns into rates, pass@k and 95% CIs.
+per-episode outcomes that :mod:`tsr_verl.cli.report` turns into rates, pass@k and 95% CIs.
 
 The recipe settings are read, not copied: the CPU size from ``recipes/lib/run.sh`` and the env
 settings from ``recipes/<env>/prepare_data.sh`` (one source of truth each).
@@ -26,7 +26,7 @@ from typing import Any
 
 from tsr_verl.search.config import STRATEGIES
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 ENVS = ("frozenlake", "sokoban", "webshop")
 EVAL_DROPS = ("data.val_max_samples",)
 """run.sh CPU-size keys that would cut the evaluation short (it caps validation at 4 episodes)."""
@@ -49,7 +49,7 @@ def recipe_cpu_overrides(env: str | None = None, run_sh: Path = RECIPES / "lib" 
 
 def recipe_env_config(env: str) -> dict[str, Any]:
     """The env settings (``--set KEY=VALUE``) of ``recipes/<env>/prepare_data.sh``."""
-    from tsr_verl.cli import _key_value
+    from tsr_verl.cli.main import _key_value
 
     text = (RECIPES / env / "prepare_data.sh").read_text().replace("\\\n", " ")
     tokens = shlex.split(text, comments=True)
@@ -168,7 +168,9 @@ def run_eval(ns: Any) -> int:
     """The whole evaluation; returns the exit code (2 = bad input, nothing launched)."""
     from tqdm import tqdm
 
-    from tsr_verl import eval_report, launch
+    from tsr_verl.cli import report as eval_report
+
+    from tsr_verl.cli import launch
     from tsr_verl.io import write_json
 
     try:

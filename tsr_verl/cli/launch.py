@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tsr_verl.supervise import supervised
+from tsr_verl.cli.supervise import supervised
 
 MAIN_PPO = ("-m", "verl.trainer.main_ppo")
 """How every job starts: stock veRL's trainer entry point."""
@@ -133,7 +133,7 @@ def hydra_part(cmd: Sequence[str]) -> list[str]:
 def preflight(cmd: Sequence[str]) -> str | None:
     """Why the job of ``cmd`` must not start (bad TSR config, loops not registered), or None.
     Settings that run but do not do what they say are printed as warnings on stderr."""
-    from tsr_verl.preflight import check
+    from tsr_verl.cli.preflight import check
 
     result = check(hydra_part(cmd))
     for warning in result.warnings:
@@ -186,7 +186,7 @@ def run(hydra_args: Sequence[str], device: str = "auto", dry_run: bool = False) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by ``tsr-verl train`` and ``python -m tsr_verl.launch``."""
+    """Flags shared by ``tsr-verl train`` and ``python -m tsr_verl.cli.launch``."""
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "gpu"),
@@ -198,7 +198,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tsr_verl.launch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tsr_verl.cli.launch", description=__doc__.split("\n")[0])
     add_arguments(parser)
     ns = parser.parse_args(argv)
     hydra_args = [a for a in ns.hydra_args if a != "--"]

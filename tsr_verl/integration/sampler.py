@@ -54,7 +54,7 @@ from omegaconf import DictConfig, OmegaConf
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
-from tsr_verl.metrics import ERROR_KEY, failed_sessions, filter_metrics, reward_extra_info_metrics
+from tsr_verl.integration.metrics import ERROR_KEY, failed_sessions, filter_metrics, reward_extra_info_metrics
 from tsr_verl.search.filtering import FilterConfig, select_groups
 
 logger = logging.getLogger(__name__)

@@ -80,7 +80,7 @@ def check(args: Sequence[str]) -> PreflightResult:
     """Errors and warnings of the job ``args`` (see the module docstring)."""
     from omegaconf import OmegaConf
 
-    from tsr_verl.config import TSRConfig
+    from tsr_verl.integration.loop_config import TSRConfig
 
     try:
         cfg = compose(args)
@@ -97,7 +97,7 @@ def check(args: Sequence[str]) -> PreflightResult:
     except (TypeError, ValueError) as exc:
         return PreflightResult(f"actor_rollout_ref.rollout.custom.{exc}")
     if not rollout.agent.get("agent_loop_config_path"):
-        from tsr_verl.registration import check_registered
+        from tsr_verl.integration.registration import check_registered
 
         try:
             check_registered()
@@ -147,7 +147,7 @@ def sampler_warnings(cfg: Any, manifests: dict[str, dict[Path, dict[str, Any]]])
             "tsr_agent trains without the TSR sampler (trainer.v1.sampler.custom_sampler.name is "
             f"{sampler!r}, not TSRReplayBuffer): episodes that crashed (tsr_error=1) enter GRPO with "
             "tsr.error_penalty, and no tsr/* or tsr_filter/* metrics are logged; set "
-            "trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.filtering and .name=TSRReplayBuffer"
+            "trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.integration.sampler and .name=TSRReplayBuffer"
         )
     if has_tsr_sampler and _select(cfg, "algorithm.filter_groups.enable"):
         out.append(

@@ -2,7 +2,7 @@
 
 veRL 0.9.1's V1 trainer drops ``extra_fields.reward_extra_info`` from training metrics
 (``PPOTrainer._compute_metrics`` only reads tensors and ``num_turns``; validation does log them as
-``val-aux/<data_source>/<key>/...``). ``tsr_verl.filtering.TSRReplayBuffer`` calls these helpers on
+``val-aux/<data_source>/<key>/...``). ``tsr_verl.integration.sampler.TSRReplayBuffer`` calls these helpers on
 every sampled training batch and returns the result as sampler metrics, which the trainer merges
 into the step's logged metrics (console / W&B / TensorBoard).
 """

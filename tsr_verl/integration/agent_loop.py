@@ -12,7 +12,7 @@ Per dataset row (one call of ``run``):
 
 ``tsr_eval`` is the same loop forced to ``naive``: validation measures the policy, not the search.
 An env or search error ends the episode with ``error_penalty`` and ``tsr_error=1`` instead of
-killing the worker (``tsr_verl.filtering.TSRReplayBuffer`` then keeps its group out of training);
+killing the worker (``tsr_verl.integration.sampler.TSRReplayBuffer`` then keeps its group out of training);
 inference-server errors (``ProposerError``) still propagate.
 
 The ``rollout.n`` sessions of one prompt share the env seed; each gets its own search ``stream``
@@ -32,9 +32,9 @@ from uuid import uuid4
 from omegaconf import DictConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
-from tsr_verl.config import TSRConfig, merge_layers
+from tsr_verl.integration.loop_config import TSRConfig, merge_layers
 from tsr_verl.envs import EnvSpec, make
-from tsr_verl.proposer import ProposerError, VerlProposer, min_answer_tokens
+from tsr_verl.integration.proposer import ProposerError, VerlProposer, min_answer_tokens
 from tsr_verl.search import Context, SearchDriver, SearchResult, Trajectory
 from tsr_verl.search.record import append_jsonl, episode_record
 from tsr_verl.search.types import search_metrics

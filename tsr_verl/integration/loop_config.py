@@ -3,7 +3,7 @@
 Where the values come from, lowest precedence first:
 
 1. the dataclass defaults below (the paper's settings where it has one);
-2. the ``tsr:`` mapping of the loop's entry in ``tsr_verl/config/agent_loops.yaml`` (if used);
+2. the ``tsr:`` mapping of the loop's entry in ``tsr_verl/integration/agent_loops.yaml`` (if used);
 3. the job's ``actor_rollout_ref.rollout.custom.tsr`` (Hydra: ``+actor_rollout_ref.rollout.custom.tsr.KEY=V``);
 4. a dataset row's ``extra_info.tsr`` (per-episode overrides, e.g. a harder env for some rows).
 

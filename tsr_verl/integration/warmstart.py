@@ -8,7 +8,7 @@ format but knows nothing about the game (its actions ignore the board), and anyt
 later about the task comes from RL. Conversations have 1-3 turns (earlier turns played with
 random actions), so the format holds in later turns too. Loss is on the answer tokens only.
 
-    from tsr_verl.warmstart import warm_start
+    from tsr_verl.integration.warmstart import warm_start
     warm_start(model_dir, out_dir, "frozenlake", {"size": 4, "is_slippery": False}, steps=150)
 """
 
@@ -93,7 +93,7 @@ def warm_start(
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tsr_verl.models import atomic_dir
+    from tsr_verl.integration.models import atomic_dir
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
