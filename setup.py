@@ -66,9 +66,15 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tsr_verl", "tsr_verl.*"])
-    + find_packages(where="patches", include=["tsr_verl_patches", "tsr_verl_patches.*"]),
-    package_dir={"tsr_verl_patches": "patches/tsr_verl_patches"},
-    package_data={"tsr_verl.integration": ["*.yaml"]},
+    + find_packages(where="patches", include=["tsr_verl_patches", "tsr_verl_patches.*"])
+    + ["tsr_verl.recipes"],
+    # The recipes (top-level recipes/ in the source tree) ship as package data, so `tsr-verl run`,
+    # `tsr-verl eval` and the quickstart work from a regular (non-editable) install too.
+    package_dir={"tsr_verl_patches": "patches/tsr_verl_patches", "tsr_verl.recipes": "recipes"},
+    package_data={
+        "tsr_verl.integration": ["*.yaml"],
+        "tsr_verl.recipes": ["*.yaml", "*/*.yaml", "*/*.sh", "*/*.md", "*/config/*.yaml"],
+    },
     install_requires=BASE,
     extras_require=EXTRAS,
     entry_points={

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "recipes" / "frozenlake" / "config"
 SUCCESS = "val-aux/tsr_verl/frozenlake/success/mean@1"
 MAX_TURNS = 5
 
@@ -54,8 +53,7 @@ def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> lis
 
 
 def job_args(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int, run_dir: Path) -> list[str]:
-    args = [f"--config-path={CONFIG}", "--config-name=tsr_frozenlake",
-            f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}",
+    args = [f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}",
             f"actor_rollout_ref.model.path={model}", f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
             f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
             f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
@@ -95,8 +93,7 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int) -> dict:
-    from tsr_verl.cli import launch
-    from tsr_verl.cli.quickstart import read_metrics
+    from tsr_verl.cli.jobs import Job, Recipe, read_metrics
 
     run_dir = ns.out / f"{strategy}_seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -105,11 +102,11 @@ def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed
         print(f"[learning_curve] {strategy} seed {seed}: reusing {metrics}", flush=True)
     else:
         metrics.unlink(missing_ok=True)
-        cmd, env = launch.build_command(job_args(ns, data, model, strategy, seed, run_dir), ns.device)
-        env["VERL_FILE_LOGGER_PATH"] = str(metrics)
+        # The FrozenLake recipe through the one job runner; these sizes replace cpu.yaml's, and its
+        # validation cap is left out (each checkpoint is evaluated on all --val episodes).
+        job = Job(Recipe.load("frozenlake"), ns.device, job_args(ns, data, model, strategy, seed, run_dir), for_eval=True)
         start = time.monotonic()
-        with open(run_dir / "train.log", "w") as log:
-            rc = launch.stream(cmd, env, log, run_dir, lambda line: None)
+        rc = job.run(run_dir, "train.log")
         print(f"[learning_curve] {strategy} seed {seed}: exit {rc} after {(time.monotonic() - start) / 60:.1f} min",
               flush=True)  # fmt: skip
         if rc != 0:

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -154,15 +155,23 @@ def test_converted_model_is_reused(tmp_path, monkeypatch):
         assert tsr_eval.convert_checkpoint(tmp_path / "actor", target, log) == target
 
 
-def test_recipe_settings_are_read_from_the_recipe_scripts():
-    cpu = tsr_eval.recipe_cpu_overrides()
+def test_recipe_settings_are_read_from_the_recipe_data_files():
+    from tsr_verl.cli.jobs import Recipe, cpu_size
+
+    cpu = cpu_size(for_eval=True)
     assert "data.train_batch_size=2" in cpu and "data.max_response_length=640" in cpu
     assert not any(o.startswith("data.val_max_samples") for o in cpu)  # would cap the evaluation at 4
-    assert tsr_eval.recipe_env_config("frozenlake") == {"size": 4, "p": 0.8, "is_slippery": True, "success_rate": 0.8}
-    assert tsr_eval.recipe_env_config("sokoban") == {"dim_room": [6, 6], "num_boxes": 1}
-    # WebShop's own CPU lengths (recipes/webshop/cpu_overrides) come after the shared ones.
-    webshop = tsr_eval.recipe_cpu_overrides("webshop")
-    assert webshop[: len(cpu)] == cpu and "data.max_response_length=2048" in webshop[len(cpu) :]
+    assert Recipe.load("frozenlake").env_config == {"size": 4, "p": 0.8, "is_slippery": True, "success_rate": 0.8}
+    assert Recipe.load("sokoban").env_config == {"dim_room": [6, 6], "num_boxes": 1}
+    # WebShop's own CPU lengths (its recipe.yaml cpu_overrides) replace the shared ones.
+    args = job_args("webshop", "cpu")
+    assert "data.max_response_length=2048" in args and "data.max_response_length=640" not in args
+    assert "data.train_batch_size=2" in args and not any(a.startswith("data.val_max_samples") for a in args)
+
+
+def job_args(env: str, device: str, *extra: str, tmp: Path = Path("/tmp/eval")) -> list[str]:
+    ns = parse("--model", "/m", "--env", env, *extra)
+    return tsr_eval.eval_job(ns, tmp, tmp / "m", tmp / "t.parquet", device).hydra_args()
 
 
 def test_default_test_seeds_come_from_the_env_splits(tmp_path):
@@ -187,27 +196,27 @@ def test_job_arguments_and_test_split(tmp_path):
     assert [r["seed"] for r in df.extra_info] == list(range(2_000_000, 2_000_005))
     naive = pd.read_parquet(tsr_eval.write_test_split(tmp_path / "n", "frozenlake", {}, 2, 7, "naive"))
     assert set(naive.agent_name) == {"tsr_eval"}
-    args = tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", data, "cpu")
+    args = tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", data, "cpu").hydra_args()
     for expected in ("trainer.val_only=true", "trainer.val_before_train=true", "actor_rollout_ref.rollout.val_kwargs.n=3",
                      "actor_rollout_ref.rollout.val_kwargs.temperature=0", "data.train_batch_size=2",
                      "actor_rollout_ref.rollout.custom.tsr.strategy=beam", f"trainer.validation_data_dir={tmp_path / 'generations'}"):  # fmt: skip
         assert expected in args
     assert args[-1] == "actor_rollout_ref.rollout.custom.tsr.beam_width=3"
-    assert "data.train_batch_size=2" not in tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", data, "gpu")
+    assert "data.train_batch_size=2" not in tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", data, "gpu").hydra_args()
     ns_sampled = parse("--model", "/m", "--env", "sokoban", "--mode", "sampled")
-    sampled = tsr_eval.hydra_args(ns_sampled, tmp_path, tmp_path, data, "gpu")
+    sampled = tsr_eval.eval_job(ns_sampled, tmp_path, tmp_path, data, "gpu").hydra_args()
     assert "actor_rollout_ref.rollout.val_kwargs.temperature=0.5" in sampled
     assert "--set" not in tsr_eval.eval_command(ns) and "--tsr beam_width=3" in tsr_eval.eval_command(ns)
 
 
 def test_job_composes_and_preflight_catches_bad_tsr_keys(tmp_path):
-    from tsr_verl.cli.launch import build_command, preflight
+    from tsr_verl.cli.launch import preflight
 
     ns = parse("--model", "/m", "--env", "sokoban", "--tsr", "num_candidates=2")
-    cmd, _ = build_command(tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu"), "cpu")
+    cmd, _ = tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu").command()
     assert preflight(cmd) is None
     ns = parse("--model", "/m", "--env", "sokoban", "--tsr", "no_such_key=2")
-    cmd, _ = build_command(tsr_eval.hydra_args(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu"), "cpu")
+    cmd, _ = tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", tmp_path / "t.parquet", "cpu").command()
     assert "no_such_key" in (preflight(cmd) or "")
 
 

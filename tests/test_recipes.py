@@ -2,17 +2,17 @@
 ``run.sh`` builds composes, passes veRL's own config checks and carries a valid TSR config;
 invalid choices fail with a usage message; ``prepare_data.sh`` writes data the YAML agrees with.
 
-No Ray, no model weights, no GPU. ``run.sh`` is run with ``TSR_VERL`` pointing at a stub that
-prints its arguments (a real ``tsr-verl train --dry-run`` composes the config and imports veRL,
-~6 s a call); the CPU launcher's additions come from ``tsr_verl.cli.launch.build_command``, and two
-real dry runs check that this is exactly what ``tsr-verl`` prints.
+No Ray, no model weights, no GPU. Jobs are built in-process with ``tsr_verl.cli.jobs.recipe_job``
+(what ``run.sh`` -> ``tsr-verl run`` builds; a real ``--dry-run`` composes the config and imports
+veRL, ~6 s a call), and two real ``run.sh --dry-run`` calls check that this is exactly what the
+scripts print.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tsr_verl.cli import launch
+from tsr_verl.cli.jobs import recipe_job
 from tsr_verl.integration.loop_config import TSRConfig
 from tsr_verl.search.config import STRATEGIES
 
@@ -31,34 +32,25 @@ DEVICES = ("gpu", "cpu")
 COMBOS = list(itertools.product(ESTIMATORS, STRATEGIES))
 
 
-@pytest.fixture(scope="session")
-def stub_tsr_verl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``tsr-verl`` that prints its arguments, one per line."""
-    path = tmp_path_factory.mktemp("bin") / "tsr-verl"
-    path.write_text("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\"\n")
-    path.chmod(0o755)
-    return path
-
-
 def run_sh(repo_root: Path, env_name: str, args, env: dict[str, str]) -> subprocess.CompletedProcess:
     script = repo_root / "recipes" / env_name / "run.sh"
     return subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True, cwd=repo_root)
 
 
+def built(env_name: str, device: str, algo: str, strategy: str, model: str, data: Path, overrides=()) -> list[str]:
+    """``main_ppo``'s Hydra arguments of ``run.sh ALGO STRATEGY --device DEVICE [overrides]``."""
+    cmd, _ = recipe_job(env_name, algo, strategy, device, model, data, list(overrides)).command()
+    return launch.hydra_part(cmd)
+
+
 @pytest.fixture(scope="session")
-def jobs(repo_root, stub_tsr_verl, tiny_model_dir) -> dict[tuple[str, str, str, str], list[str]]:
-    """``main_ppo`` arguments for every (env, device, algo, strategy), as ``tsr-verl`` builds them."""
-    env = {k: v for k, v in os.environ.items() if k not in launch.CPU_ENV}
-    env.update(TSR_VERL=str(stub_tsr_verl), MODEL=str(tiny_model_dir))
-    out = {}
-    for env_name, device, (algo, strategy) in itertools.product(RECIPES, DEVICES, COMBOS):
-        proc = run_sh(repo_root, env_name, [algo, strategy, "--device", device, "--dry-run"], env)
-        assert proc.returncode == 0, proc.stderr
-        argv = proc.stdout.splitlines()
-        assert argv[:5] == ["train", "--device", device, "--dry-run", "--"], argv
-        cmd, _ = launch.build_command(argv[5:], device)
-        out[env_name, device, algo, strategy] = launch.hydra_part(cmd)
-    return out
+def jobs(repo_root, tiny_model_dir) -> dict[tuple[str, str, str, str], list[str]]:
+    """``main_ppo`` arguments for every (env, device, algo, strategy), as ``tsr-verl run`` builds them."""
+    return {
+        (env_name, device, algo, strategy): built(env_name, device, algo, strategy, str(tiny_model_dir),
+                                                  repo_root / "data" / env_name)
+        for env_name, device, (algo, strategy) in itertools.product(RECIPES, DEVICES, COMBOS)
+    }  # fmt: skip
 
 
 def compose(args: list[str]):
@@ -155,12 +147,8 @@ def test_real_dry_run_prints_the_same_job(repo_root, subprocess_env, jobs, tiny_
     assert printed[3:] == jobs[case]
 
 
-def test_cpu_run_is_small_and_user_overrides_win(repo_root, subprocess_env, stub_tsr_verl):
-    env = subprocess_env(TSR_VERL=str(stub_tsr_verl), MODEL="/models/m")
-    args = ["grpo", "naive", "--device=cpu", "--dry-run", "trainer.total_training_steps=5"]
-    proc = run_sh(repo_root, "sokoban", args, env)
-    assert proc.returncode == 0, proc.stderr
-    cfg = compose(launch.build_command(proc.stdout.splitlines()[5:], "cpu")[0][3:])
+def test_cpu_run_is_small_and_user_overrides_win(tmp_path):
+    cfg = compose(built("sokoban", "cpu", "grpo", "naive", "/models/m", tmp_path, ["trainer.total_training_steps=5"]))
     assert cfg.trainer.total_training_steps == 5
     assert (cfg.data.train_batch_size, cfg.actor_rollout_ref.rollout.n, cfg.data.val_max_samples) == (2, 4, 4)
     assert cfg.actor_rollout_ref.model.path == "/models/m" and cfg.trainer.device == "cpu"
@@ -169,30 +157,35 @@ def test_cpu_run_is_small_and_user_overrides_win(repo_root, subprocess_env, stub
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "ALGO and STRATEGY are required"),
-        (["dpo", "naive"], "unknown ALGO 'dpo'"),
-        (["grpo", "greedy"], "unknown STRATEGY 'greedy'"),
-        (["ppo", "beam", "--device", "tpu"], "unknown --device 'tpu'"),
+        ([], "the following arguments are required: algo, strategy"),
+        (["dpo", "naive"], "invalid choice: 'dpo'"),
+        (["grpo", "greedy"], "invalid choice: 'greedy'"),
+        (["ppo", "beam", "--device", "tpu"], "invalid choice: 'tpu'"),
     ],
 )
-def test_invalid_choices_fail_with_usage(repo_root, subprocess_env, stub_tsr_verl, args, message):
-    proc = run_sh(repo_root, "frozenlake", args, subprocess_env(TSR_VERL=str(stub_tsr_verl)))
+def test_invalid_choices_fail_with_usage(repo_root, subprocess_env, args, message):
+    proc = run_sh(repo_root, "frozenlake", args, subprocess_env())
     assert proc.returncode == 2 and proc.stdout == ""
     assert message in proc.stderr and "usage:" in proc.stderr
 
 
-def test_missing_data_is_reported_before_launch(repo_root, subprocess_env, stub_tsr_verl, tmp_path):
-    env = subprocess_env(TSR_VERL=str(stub_tsr_verl), MODEL="/models/m", DATA=str(tmp_path / "none"))
+def test_missing_data_is_reported_before_launch(repo_root, subprocess_env, tmp_path):
+    env = subprocess_env(MODEL="/models/m", DATA=str(tmp_path / "none"))
     proc = run_sh(repo_root, "sokoban", ["grpo", "naive"], env)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "prepare_data.sh first" in proc.stderr
 
 
-def test_scripts_are_shared_by_every_recipe(repo_root):
+def test_scripts_call_the_one_job_runner(repo_root):
     for env_name in RECIPES:
-        for script in ("run.sh", "prepare_data.sh"):
-            text = (repo_root / "recipes" / env_name / script).read_text()
-            assert f'/../lib/{script}" {env_name}' in text, (env_name, script)
+        assert f'run {env_name} "$@"' in (repo_root / "recipes" / env_name / "run.sh").read_text()
+        assert f"make-data --recipe {env_name}" in (repo_root / "recipes" / env_name / "prepare_data.sh").read_text()
+
+
+def test_no_python_module_reads_a_shell_script_for_settings(repo_root):
+    reads = re.compile(r"""\.sh['"]\s*\)?\s*\.read_text|open\([^)]*\.sh['"]|shlex\.split""")
+    offenders = [str(p) for p in (repo_root / "tsr_verl").rglob("*.py") if reads.search(p.read_text())]
+    assert not offenders, offenders
 
 
 @pytest.mark.parametrize("env_name", RECIPES)

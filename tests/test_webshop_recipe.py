@@ -1,8 +1,8 @@
 """WebShop from veRL: datasets on its fixed goal splits, the ``tsr-verl webshop`` CLI, and the
 ``recipes/webshop`` recipe (scripts, YAML, CPU overrides, what a row's prompt holds).
 
-No Ray, no model weights: ``run.sh`` runs with ``TSR_VERL`` pointing at a stub that prints its
-arguments; the CPU launcher's additions come from ``tsr_verl.cli.launch.build_command``.
+No Ray, no model weights: jobs are built in-process with ``tsr_verl.cli.jobs.recipe_job`` (what
+``run.sh`` -> ``tsr-verl run`` builds), the CPU launcher's additions included.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from tsr_verl.cli import main as cli
-
 from tsr_verl.cli import launch
-from tsr_verl.integration.loop_config import TSRConfig
+from tsr_verl.cli import main as cli
+from tsr_verl.cli.jobs import recipe_job
 from tsr_verl.envs import make, make_from_spec
 from tsr_verl.envs.datasets import plan_splits, write_splits
 from tsr_verl.envs.parsing import ParseConfig, parse_turn
+from tsr_verl.integration.loop_config import TSRConfig
 from tsr_verl.search.config import STRATEGIES
 
 pytestmark = pytest.mark.filterwarnings("ignore:Disabled critic:UserWarning")
@@ -127,24 +127,15 @@ def test_parser_accepts_search_and_buy_now_answers():
 
 
 # --- the recipe ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def stub_tsr_verl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``tsr-verl`` that prints its arguments, one per line."""
-    path = tmp_path_factory.mktemp("bin") / "tsr-verl"
-    path.write_text("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\"\n")
-    path.chmod(0o755)
-    return path
-
-
-def stub_env(stub: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in launch.CPU_ENV}
-    env.update(TSR_VERL=str(stub), **extra)
-    return env
-
-
 def script(repo_root: Path, name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(repo_root / "recipes" / "webshop" / name), *args], env=env,
                           capture_output=True, text=True, cwd=repo_root)  # fmt: skip
+
+
+def built(device: str, algo: str, strategy: str, overrides=(), recipe: str = "webshop") -> list[str]:
+    """``main_ppo``'s Hydra arguments of ``run.sh ALGO STRATEGY --device DEVICE`` (MODEL=/models/m)."""
+    job = recipe_job(recipe, algo, strategy, device, "/models/m", Path("/data") / recipe, list(overrides))
+    return launch.hydra_part(job.command()[0])
 
 
 def compose(args: list[str]):
@@ -158,17 +149,10 @@ def compose(args: list[str]):
 
 
 @pytest.fixture(scope="module")
-def jobs(repo_root, stub_tsr_verl) -> dict[tuple[str, str, str], list[str]]:
-    """``main_ppo`` arguments for every (device, algo, strategy), as ``tsr-verl`` builds them."""
-    out = {}
-    for device, (algo, strategy) in itertools.product(("gpu", "cpu"), COMBOS):
-        proc = script(repo_root, "run.sh", [algo, strategy, "--device", device, "--dry-run"],
-                      stub_env(stub_tsr_verl, MODEL="/models/m"))  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        argv = proc.stdout.splitlines()
-        assert argv[:5] == ["train", "--device", device, "--dry-run", "--"], argv
-        out[device, algo, strategy] = launch.hydra_part(launch.build_command(argv[5:], device)[0])
-    return out
+def jobs() -> dict[tuple[str, str, str], list[str]]:
+    """``main_ppo`` arguments for every (device, algo, strategy), as ``tsr-verl run`` builds them."""
+    return {(device, algo, strategy): built(device, algo, strategy)
+            for device, (algo, strategy) in itertools.product(("gpu", "cpu"), COMBOS)}  # fmt: skip
 
 
 def tsr_config(cfg) -> TSRConfig:
@@ -211,25 +195,26 @@ def test_gpu_defaults_are_the_papers_webshop_settings(jobs, repo_root):
     assert yaml.actor_rollout_ref.model.path == "Qwen/Qwen2.5-3B-Instruct"
 
 
-def test_cpu_overrides_lengthen_responses_and_user_overrides_still_win(jobs, repo_root, stub_tsr_verl):
+def test_cpu_overrides_lengthen_responses_and_user_overrides_still_win(jobs):
     cfg = compose(jobs["cpu", "grpo", "beam"])
     assert (cfg.data.train_batch_size, cfg.actor_rollout_ref.rollout.n) == (2, 4)  # the shared CPU size
     assert (cfg.data.max_prompt_length, cfg.data.max_response_length) == (768, 2048)
     assert cfg.actor_rollout_ref.rollout.max_model_len == 2816
-    proc = script(repo_root, "run.sh", ["grpo", "beam", "--device", "cpu", "--dry-run", "data.max_response_length=1024",
-                                        "actor_rollout_ref.rollout.max_model_len=1792"],
-                  stub_env(stub_tsr_verl, MODEL="/models/m"))  # fmt: skip
-    cfg = compose(launch.hydra_part(launch.build_command(proc.stdout.splitlines()[5:], "cpu")[0]))
+    user = ["data.max_response_length=1024", "actor_rollout_ref.rollout.max_model_len=1792"]
+    cfg = compose(built("cpu", "grpo", "beam", user))
     assert (cfg.data.max_response_length, cfg.actor_rollout_ref.rollout.max_model_len) == (1024, 1792)
-    # Other recipes are untouched by WebShop's file.
-    proc = subprocess.run(["bash", str(repo_root / "recipes/sokoban/run.sh"), "grpo", "naive", "--device", "cpu",
-                           "--dry-run"], env=stub_env(stub_tsr_verl, MODEL="/m"), capture_output=True, text=True)  # fmt: skip
-    assert "data.max_response_length=2048" not in proc.stdout
+    # Other recipes are untouched by WebShop's cpu_overrides.
+    assert "data.max_response_length=2048" not in built("cpu", "grpo", "naive", recipe="sokoban")
 
 
-def test_prepare_data_default_train_size_follows_the_catalog(repo_root, stub_tsr_verl):
+def test_prepare_data_default_train_size_follows_the_catalog(repo_root, tmp_path):
     def args(*extra: str) -> list[str]:
-        proc = script(repo_root, "prepare_data.sh", list(extra), stub_env(stub_tsr_verl))
+        stub = tmp_path / "tsr-verl"  # prints the make-data arguments after --recipe expansion
+        stub.write_text(f"#!{sys.executable}\nimport sys\nfrom tsr_verl.cli.main import expand_recipe\n"
+                        "print('\\n'.join(expand_recipe(sys.argv[1:])))\n")  # fmt: skip
+        stub.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if k not in launch.CPU_ENV}
+        proc = script(repo_root, "prepare_data.sh", list(extra), {**env, "TSR_VERL": str(stub)})
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.splitlines()
 
@@ -268,9 +253,8 @@ def test_prepare_data_writes_rows_the_yaml_agrees(repo_root, subprocess_env, job
 
 
 def test_scripts_and_readme(repo_root):
-    for name in ("run.sh", "prepare_data.sh"):
-        text = (repo_root / "recipes" / "webshop" / name).read_text()
-        assert f'/../lib/{name}" webshop' in text
+    assert 'run webshop "$@"' in (repo_root / "recipes" / "webshop" / "run.sh").read_text()
+    assert "make-data --recipe webshop" in (repo_root / "recipes" / "webshop" / "prepare_data.sh").read_text()
     readme = (repo_root / "recipes" / "webshop" / "README.md").read_text()
     for algo, strategy in COMBOS:
         assert f"recipes/webshop/run.sh {algo} {strategy}\n" in readme, (algo, strategy)

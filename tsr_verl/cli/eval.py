@@ -7,15 +7,14 @@ alone); any other strategy uses ``tsr_agent`` with that search, so inference-tim
 reported as its own number. veRL's per-sample dump (``trainer.validation_data_dir``) gives the
 per-episode outcomes that :mod:`tsr_verl.cli.report` turns into rates, pass@k and 95% CIs.
 
-The recipe settings are read, not copied: the CPU size from ``recipes/lib/run.sh`` and the env
-settings from ``recipes/<env>/prepare_data.sh`` (one source of truth each).
+The recipe settings are read, not copied: the job is a ``tsr_verl.cli.jobs.Job`` of the env's
+recipe (its YAML, ``recipes/cpu.yaml``'s CPU size, its ``recipe.yaml`` env settings).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -24,36 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tsr_verl.cli.jobs import Job, Recipe
 from tsr_verl.search.config import STRATEGIES
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 ENVS = ("frozenlake", "sokoban", "webshop")
-EVAL_DROPS = ("data.val_max_samples",)
-"""run.sh CPU-size keys that would cut the evaluation short (it caps validation at 4 episodes)."""
-_CPU_BLOCK = re.compile(r"if \[\[ \$DEVICE == cpu \]\]; then.*?ARGS\+=\((.*?)\n\s*\)", re.S)
-
-
-def recipe_cpu_overrides(env: str | None = None, run_sh: Path = RECIPES / "lib" / "run.sh") -> list[str]:
-    """The small CPU size ``recipes/lib/run.sh --device cpu`` adds, then the recipe's own
-    ``recipes/<env>/cpu_overrides`` lines if it has that file (minus :data:`EVAL_DROPS`)."""
-    match = _CPU_BLOCK.search(run_sh.read_text())
-    if not match:
-        raise RuntimeError(f"{run_sh}: cannot find the CPU size block (ARGS+=( ... ) under DEVICE == cpu)")
-    lines = [line.split("#", 1)[0] for line in match.group(1).splitlines()]
-    extra = RECIPES / env / "cpu_overrides" if env else None
-    if extra is not None and extra.is_file():
-        lines += [line for line in extra.read_text().splitlines() if not line.lstrip().startswith("#")]
-    overrides = [tok for line in lines for tok in shlex.split(line)]
-    return [o for o in overrides if o.split("=", 1)[0] not in EVAL_DROPS]
-
-
-def recipe_env_config(env: str) -> dict[str, Any]:
-    """The env settings (``--set KEY=VALUE``) of ``recipes/<env>/prepare_data.sh``."""
-    from tsr_verl.cli.main import _key_value
-
-    text = (RECIPES / env / "prepare_data.sh").read_text().replace("\\\n", " ")
-    tokens = shlex.split(text, comments=True)
-    return dict(_key_value(tokens[i + 1]) for i, tok in enumerate(tokens[:-1]) if tok == "--set")
 
 
 def _is_hf_folder(path: Path) -> bool:
@@ -111,14 +84,12 @@ def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episod
     return paths["test"]
 
 
-def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list[str]:
-    """The ``main_ppo`` arguments of the evaluation job (user ``--tsr`` values come last)."""
+def eval_job(ns: Any, out: Path, model: Path, data: Path, device: str) -> Job:
+    """The evaluation job: the env's recipe, its CPU size (minus the validation cap), then the
+    evaluation's overrides (user ``--tsr`` values last)."""
     tsr = "actor_rollout_ref.rollout.custom.tsr."
     greedy = ns.mode == "greedy"
-    args = [f"--config-path={RECIPES / ns.env / 'config'}", f"--config-name=tsr_{ns.env}"]
-    if device == "cpu":
-        args += recipe_cpu_overrides(ns.env)
-    args += [
+    args = [
         f"data.train_files={data}", f"data.val_files={data}", f"actor_rollout_ref.model.path={model}",
         f"{tsr}strategy={ns.strategy}", "trainer.val_only=true", "trainer.val_before_train=true",
         f"actor_rollout_ref.rollout.val_kwargs.n={ns.k}",
@@ -128,7 +99,7 @@ def hydra_args(ns: Any, out: Path, model: Path, data: Path, device: str) -> list
         f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
         *(f"{tsr}{item}" for item in ns.tsr),
     ]  # fmt: skip
-    return args
+    return Job(Recipe.load(ns.env), device, args, for_eval=True)
 
 
 def eval_command(ns: Any) -> str:
@@ -156,7 +127,7 @@ def check_inputs(ns: Any) -> dict[str, Any]:
         if "=" not in item or not item.split("=", 1)[0]:
             raise ValueError(f"--tsr expects KEY=VALUE, got {item!r}")
     classify_model(ns.model)
-    config = {**recipe_env_config(ns.env), **dict(ns.set)}
+    config = {**Recipe.load(ns.env).env_config, **dict(ns.set)}
     try:
         make(ns.env, **config)
     except (TypeError, ValueError) as exc:
@@ -168,9 +139,8 @@ def run_eval(ns: Any) -> int:
     """The whole evaluation; returns the exit code (2 = bad input, nothing launched)."""
     from tqdm import tqdm
 
-    from tsr_verl.cli import report as eval_report
-
     from tsr_verl.cli import launch
+    from tsr_verl.cli import report as eval_report
     from tsr_verl.io import write_json
 
     try:
@@ -186,6 +156,10 @@ def run_eval(ns: Any) -> int:
     stages = ["preparing the model", "writing episodes", "starting Ray, vLLM and the actor",
               "playing episodes", "statistics"]  # fmt: skip
     print(f"[tsr_verl] eval on {ns.env}: {ns.strategy}, {ns.mode}, {ns.episodes} seeds x k={ns.k}; log {out / 'eval.log'}")
+    if ns.dry_run:  # the job as it would run on an HF folder (a checkpoint is converted first)
+        data = write_test_split(out / "data", ns.env, config, ns.episodes, ns.seed_start, ns.strategy)
+        job = eval_job(ns, out, classify_model(ns.model)[1].resolve(), data, device)
+        return launch.run(job.hydra_args(), device, dry_run=True)
     bar = tqdm(total=len(stages), desc=stages[0], bar_format="{desc}: {bar} {n}/{total} [{elapsed}]")
     start = time.monotonic()
     with open(out / "eval.log", "w") as log:
@@ -198,26 +172,21 @@ def run_eval(ns: Any) -> int:
             return 1
         bar.update(1), bar.set_description_str(stages[1])
         data = write_test_split(out / "data", ns.env, config, ns.episodes, ns.seed_start, ns.strategy)
-        cmd, env = launch.build_command(hydra_args(ns, out, model, data, device), device)
-        problem = launch.preflight(cmd)
-        if problem:
-            bar.close()
-            print(f"tsr-verl eval: error: {problem}", file=sys.stderr)
-            return 2
-        if device == "cpu":
-            launch.check_cpu_stack()
-        env["VERL_FILE_LOGGER_PATH"] = str(out / "metrics.jsonl")
-        for stale in [out / "metrics.jsonl", *(out / "generations").glob("*.jsonl")]:  # from an earlier run here
-            stale.unlink(missing_ok=True)
+        for stale in (out / "generations").glob("*.jsonl"):  # from an earlier run here
+            stale.unlink()
         bar.update(1), bar.set_description_str(stages[2])
-        print(f"[tsr_verl] {' '.join(cmd)}", file=log, flush=True)
 
-        def progress(line: str) -> None:
-            for marker, stage in (("ready to fit", 3), ("Initial validation metrics", 4)):
-                if marker in line and bar.n < stage:
-                    bar.update(stage - bar.n), bar.set_description_str(stages[stage])
+    def progress(line: str) -> None:
+        for marker, stage in (("ready to fit", 3), ("Initial validation metrics", 4)):
+            if marker in line and bar.n < stage:
+                bar.update(stage - bar.n), bar.set_description_str(stages[stage])
 
-        rc = launch.stream(cmd, env, log, out, progress)
+    job = eval_job(ns, out, model, data, device)
+    cmd = job.command()[0]
+    rc = job.run(out, "eval.log", progress, append=True)
+    if rc == 2:
+        bar.close()
+        return 2
     bar.update(len(stages) - bar.n), bar.close()
     dumps = sorted((out / "generations").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
     if rc != 0 or not dumps:
@@ -225,7 +194,7 @@ def run_eval(ns: Any) -> int:
         return rc or 1
     summary = eval_report.summarize(eval_report.group_episodes(eval_report.load_dump(dumps[-1])), ns.k)
     report = {
-        "summary": summary, "env": ns.env, "env_config": config, "recipe": str(RECIPES / ns.env / "config"), "episodes_requested": ns.episodes,
+        "summary": summary, "env": ns.env, "env_config": config, "recipe": str(Recipe.load(ns.env).folder), "episodes_requested": ns.episodes,
         "seed_start": ns.seed_start, "mode": ns.mode, "temperature": 0.0 if ns.mode == "greedy" else ns.temperature,
         "k": ns.k, "strategy": ns.strategy, "tsr_overrides": list(ns.tsr), "device": device,
         "model": {"given": str(Path(ns.model).resolve()), "kind": kind, "hf_folder": str(model)},
@@ -259,4 +228,5 @@ def add_arguments(parser: Any, key_value: Any) -> None:
     parser.add_argument("--tsr", action="append", default=[], metavar="KEY=VALUE",
                         help="actor_rollout_ref.rollout.custom.tsr.KEY=VALUE (Hydra syntax), repeatable")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to run")
-    parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")
+    parser.add_argument("--dry-run", action="store_true", help="write the episodes, print the job's command, run nothing")  # fmt: skip

@@ -15,10 +15,11 @@ Subcommands
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tsr_verl.cli.args import key_value
 
 
 def _cmd_prepare_model(ns: argparse.Namespace) -> int:
@@ -53,18 +54,47 @@ def _cmd_train(ns: argparse.Namespace) -> int:
 def _cmd_quickstart(ns: argparse.Namespace) -> int:
     from tsr_verl.cli.quickstart import run_quickstart
 
-    return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model)
+    return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model, dry_run=ns.dry_run)
 
 
-def _key_value(text: str) -> tuple[str, object]:
-    """``key=value`` with ``value`` parsed as JSON when possible (``dim_room=[8,8]``, ``p=0.9``)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
+def _run_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """``tsr-verl run``'s options; they may come before or after ALGO STRATEGY (as with run.sh)."""
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="gpu" if defaults else None,
+                        help="gpu (default): the recipe YAML as is; cpu: the CPU launcher + recipes/cpu.yaml")
+    parser.add_argument("--dry-run", action="store_true", default=False if defaults else None,
+                        help="print the environment and command, run nothing")
+    parser.add_argument("--model", default=None, help="model folder (default: $MODEL; on cpu the embedded SmolLM2)")
+    parser.add_argument("--data", default=None, help="folder with train/val.parquet (default: $DATA or ./data/RECIPE)")
+
+
+def _cmd_run(ns: argparse.Namespace) -> int:
+    from tsr_verl.cli.jobs import run_recipe
+
+    late = argparse.ArgumentParser(prog="tsr-verl run", add_help=False)
+    _run_flags(late, defaults=False)
+    after, overrides = late.parse_known_args([a for a in ns.overrides if a != "--"])
+    pick = {k: getattr(after, k) if getattr(after, k) is not None else getattr(ns, k) for k in vars(after)}
+    return run_recipe(ns.recipe, ns.algo, ns.strategy, pick["device"], bool(pick["dry_run"]), pick["model"],
+                      pick["data"], overrides)  # fmt: skip
+
+
+def expand_recipe(argv: list[str]) -> list[str]:
+    """``make-data --recipe NAME [args]`` -> ``make-data <the recipe's env and settings> [args]``
+    (the user's arguments come last, so they win)."""
+    if not argv or argv[0] != "make-data":
+        return argv
+    rest = list(argv[1:])
+    for i, arg in enumerate(rest):
+        if arg == "--recipe" or arg.startswith("--recipe="):
+            name = arg.split("=", 1)[1] if "=" in arg else (rest[i + 1] if i + 1 < len(rest) else "")
+            del rest[i : i + (1 if "=" in arg else 2)]
+            from tsr_verl.cli.jobs import Recipe, make_data_args
+
+            try:
+                return ["make-data", *make_data_args(Recipe.load(name)), *rest]
+            except ValueError as exc:
+                raise SystemExit(f"tsr-verl make-data: error: {exc}") from exc
+    return argv
 
 
 def _cmd_make_data(ns: argparse.Namespace) -> int:
@@ -93,8 +123,8 @@ def _cmd_eval(ns: argparse.Namespace) -> int:
 
 
 def _cmd_view(ns: argparse.Namespace) -> int:
-    from tsr_verl.search.record import read_jsonl
     from tsr_verl.cli.viewer import write_html
+    from tsr_verl.search.record import read_jsonl
 
     try:
         records = read_jsonl(ns.dump)
@@ -133,22 +163,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=_cmd_train)
 
+    from tsr_verl.search.config import STRATEGIES
+
+    p = sub.add_parser("run", help="train a recipe: RECIPE ALGO STRATEGY (what recipes/<env>/run.sh calls)")
+    p.add_argument("recipe", help="recipe folder name: frozenlake | sokoban | webshop")
+    p.add_argument("algo", choices=("grpo", "ppo"), help="grpo, or ppo (= GAE with veRL's critic)")
+    p.add_argument("strategy", choices=STRATEGIES, help="TSR strategy (naive: no search)")
+    _run_flags(p, defaults=True)
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides (they win)")
+    p.set_defaults(func=_cmd_run)
+
     p = sub.add_parser("quickstart", help="the main job: a short real training run on the default model")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="where data, logs and metrics go")
     p.add_argument("--steps", type=int, default=8, help="training steps")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu", help="where to train")
     p.add_argument("--model", type=Path, default=None, help="HF model folder (default: the embedded SmolLM2)")
+    p.add_argument("--dry-run", action="store_true", help="write the data, print the job's command, train nothing")
     p.set_defaults(func=_cmd_quickstart)
 
-    p = sub.add_parser("make-data", help="write train/val/test parquet episodes of an environment")
+    p = sub.add_parser("make-data", help="write train/val/test parquet episodes of an environment",
+                       description="--recipe NAME first fills in that recipe's env, settings and sizes "
+                                   "(recipes/NAME/recipe.yaml); arguments after it win.")
     p.add_argument("env", help="environment name (sokoban, frozenlake, a registered name or module:Class)")
     p.add_argument("--out", type=Path, required=True, help="output folder for <split>.parquet and manifest.json")
-    p.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="env config field, value parsed as JSON if possible (repeatable), e.g. dim_room=[8,8]")
     p.add_argument("--train", type=int, default=1024, help="training episodes (0 to skip the split)")
     p.add_argument("--val", type=int, default=128, help="validation episodes (0 to skip)")
     p.add_argument("--test", type=int, default=256, help="test episodes (0 to skip)")
-    p.add_argument("--seed-start", type=_key_value, action="append", default=[], metavar="SPLIT=SEED",
+    p.add_argument("--seed-start", type=key_value, action="append", default=[], metavar="SPLIT=SEED",
                    help="first seed of a split (defaults: train=0, val=1000000, test=2000000, or the env's fixed "
                         "splits, e.g. WebShop's goals test=0, val=500, train=1500); ranges must not overlap")
     p.add_argument("--max-actions", type=int, default=10, help="action budget per episode shown in the prompt")
@@ -163,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tsr_verl.cli.eval import add_arguments as add_eval_arguments
 
     p = sub.add_parser("eval", help="evaluate a model or veRL checkpoint on held-out episodes")
-    add_eval_arguments(p, _key_value)
+    add_eval_arguments(p, key_value)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("view", help="render a JSONL dump of searched episodes as a static HTML page")
@@ -175,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    ns = build_parser().parse_args(expand_recipe(list(sys.argv[1:] if argv is None else argv)))
     return int(ns.func(ns) or 0)
 
 

@@ -11,13 +11,13 @@ summary; every metric is in ``<out>/metrics.jsonl`` (veRL's file logger).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "frozenlake" / "config"
+from tsr_verl.cli.jobs import Job, Recipe, read_metrics
+
 _STEP_RE = re.compile(r"\bstep:(\d+) - ")
 _SCORE_RE = re.compile(r"critic/score/mean:([-+0-9.eE]+)")
 _READY = "ready to fit"  # veRL's trainer logs "all initialize finished, ready to fit"
@@ -30,15 +30,8 @@ CANDIDATES = 2
 """M: candidate answers proposed and scored per turn (best-of-N)."""
 VAL_EPISODES = 16
 """Validation episodes (no search), played before and after training."""
-ENV_CONFIG = {"size": 4, "p": 0.8, "is_slippery": True, "success_rate": 0.8}
-"""TSR's FrozenLake setting: 4x4, 80% frozen tiles, the intended move succeeds with probability 0.8."""
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows ``{"step": int, "data": {metric: value}}`` written by veRL's file logger."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+RECIPE = "frozenlake"
+"""The recipe the main job trains (its env settings: TSR's slippery 4x4 FrozenLake)."""
 
 
 def _span(rows: list[dict[str, Any]]) -> str:
@@ -52,11 +45,10 @@ def _val(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [r["data"][name] for r in rows if name in r["data"]]
 
 
-def hydra_args(out_dir: Path, data_dir: Path, model_path: Path, steps: int) -> list[str]:
-    """The job: the FrozenLake recipe, its CPU size, best-of-N, StarPO-S filtering."""
-    return [
-        f"--config-path={RECIPE_DIR}",
-        "--config-name=tsr_frozenlake",
+def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str) -> Job:
+    """The job: the FrozenLake recipe (on CPU with ``recipes/cpu.yaml``'s size), then the main
+    job's own size, best-of-N and StarPO-S filtering."""
+    return Job(Recipe.load(RECIPE), device, [
         f"data.train_files={data_dir / 'train.parquet'}",
         f"data.val_files={data_dir / 'val.parquet'}",
         f"actor_rollout_ref.model.path={model_path}",
@@ -78,16 +70,20 @@ def hydra_args(out_dir: Path, data_dir: Path, model_path: Path, steps: int) -> l
         f"trainer.total_training_steps={steps}",
         f"trainer.test_freq={steps}",
         "trainer.val_before_train=true",
+        f"data.val_max_samples={VAL_EPISODES}",
         "trainer.logger=[console,file]",
         f"trainer.default_local_dir={out_dir / 'checkpoints'}",
         "hydra.run.dir=" + str(out_dir / "hydra"),
         # StarPO-S (on in the recipe): train on the half of the groups whose returns vary most.
         "algorithm.reward_variance_filtering.top_k_ratio=0.5",
-    ]
+    ])  # fmt: skip
 
 
-def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Path | None = None) -> int:
-    """Prepare model and data, train ``steps`` TSR steps, print a summary; returns the exit code."""
+def run_quickstart(
+    out_dir: Path, steps: int = 8, device: str = "cpu", model: Path | None = None, dry_run: bool = False
+) -> int:
+    """Prepare model and data, train ``steps`` TSR steps, print a summary; returns the exit code.
+    ``dry_run`` writes the data and prints the job's environment and command instead of training."""
     from tqdm import tqdm
 
     from tsr_verl.cli import launch
@@ -101,18 +97,13 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
     model_path = Path(model).resolve() if model else prepare_default_model()
     # One epoch of exactly `steps` batches: veRL stops at the end of the data (total_epochs=1).
     data_dir = out_dir / "data"
-    write_splits(data_dir, "frozenlake", ENV_CONFIG, {"train": steps * GROUPS, "val": VAL_EPISODES}, progress=False)
+    recipe = Recipe.load(RECIPE)
+    write_splits(data_dir, recipe.env, recipe.env_config, {"train": steps * GROUPS, "val": VAL_EPISODES},
+                 progress=False)  # fmt: skip
     metrics_path, log_path = out_dir / "metrics.jsonl", out_dir / "train.log"
-    metrics_path.unlink(missing_ok=True)
     device = launch.resolve_device(device)
-    cmd, env = launch.build_command(hydra_args(out_dir, data_dir, model_path, steps), device)
-    problem = launch.preflight(cmd)
-    if problem:
-        print(f"[tsr_verl] not launching: {problem}")
-        return 2
-    env["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
-    if device == "cpu":
-        launch.check_cpu_stack()
+    if dry_run:
+        return launch.run(job(out_dir, data_dir, model_path, steps, device).hydra_args(), device, dry_run=True)
     print(f"[tsr_verl] quickstart: GRPO + TSR best-of-{CANDIDATES} on FrozenLake, model {model_path}, "
           f"{steps} steps x {GROUPS} maps x {GROUP_SIZE} episodes on {device}")  # fmt: skip
     print(f"[tsr_verl] veRL's log: {log_path}")
@@ -131,8 +122,10 @@ def run_quickstart(out_dir: Path, steps: int = 8, device: str = "cpu", model: Pa
             if score:
                 bar.set_postfix(reward=f"{float(score.group(1)):.3f}")
 
-    with open(log_path, "w") as log:
-        rc = launch.stream(cmd, env, log, out_dir, progress)
+    rc = job(out_dir, data_dir, model_path, steps, device).run(out_dir, "train.log", progress)
+    if rc == 2:
+        bar.close()
+        return 2
     bar.close()
     return _summary(rc, steps, time.monotonic() - start, metrics_path, log_path)
 
