@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,27 +28,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from tsr_verl.envs import TextEnv, make
-from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver, search_metrics
+from tsr_verl.search import EpisodeConfig, SearchConfig, SearchDriver, search_metrics
+from tsr_verl.search.scripted import RandomPolicy
 
 SCORERS = {"sokoban": "sokoban", "frozenlake": "frozenlake_risk"}
 STRATEGIES = ("naive", "best_of_n", "beam", "lookahead", "trajectory_best_of_n")
-
-
-class JunkyPolicy:
-    """Seeded pseudo-random answers: 30% name no valid action, the rest 1-2 random actions."""
-
-    def __init__(self, actions: tuple[str, ...], seed: str) -> None:
-        self.actions, self.seed, self.calls = actions, seed, 0
-
-    async def __call__(self, context: Context, k: int, *, greedy: bool = False) -> list[Candidate]:
-        out = []
-        for _ in range(k):
-            h = hashlib.sha256(f"{self.seed}|{len(context.turns)}|{self.calls}".encode()).digest()
-            self.calls += 1
-            acts = [self.actions[b % len(self.actions)] for b in h[:2]][: 1 + h[2] % 2]
-            text = "no idea" if h[3] < 77 else f"<think>.</think><answer>{' || '.join(acts)}</answer>"
-            out.append(Candidate(text, tuple(range(8)), tuple(-b / 255 for b in h[4:12])))
-        return out
 
 
 @contextmanager
@@ -82,7 +65,7 @@ def evaluate(env_name: str, strategy: str, groups: int, group_size: int) -> dict
             for member in range(group_size):
                 env = make(env_name)
                 env.reset(seed)
-                driver = SearchDriver(JunkyPolicy(env.actions, f"{seed}/{member}"), config, EpisodeConfig())
+                driver = SearchDriver(RandomPolicy(env.actions, f"{seed}/{member}"), config, EpisodeConfig())
                 result = asyncio.run(driver.run(env, seed=seed, stream=member))
                 m = search_metrics(result)
                 returns.append(result.best.total_return)

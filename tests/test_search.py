@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +13,7 @@ from tsr_verl.envs import StepResult, TextEnv, make
 from tsr_verl.envs.parsing import ParseConfig, parse_turn, step_turn
 from tsr_verl.envs.prompts import initial_messages, turn_message
 from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver
+from tsr_verl.search.scripted import RandomPolicy
 
 
 class TreeEnv(TextEnv):
@@ -203,22 +203,10 @@ def test_search_tree_marks_kept_and_chosen_nodes():
 
 
 # --- naive is a plain rollout; B=1, M=1 beam is naive -----------------------------------------------
-class HashProposer:
-    """A deterministic 'sampler': the answer depends on a hash of the conversation and a call
-    counter, like a seeded policy. Emits sometimes one, sometimes two actions, sometimes junk."""
-
-    def __init__(self, actions: tuple[str, ...]) -> None:
-        self.actions, self.n = actions, 0
-
-    async def __call__(self, context: Context, k: int, *, greedy: bool = False) -> list[Candidate]:
-        out = []
-        for _ in range(k):
-            h = hashlib.sha256(f"{context.chat()}|{self.n}".encode()).digest()
-            self.n += 1
-            acts = [self.actions[b % len(self.actions)] for b in h[:2]][: 1 + h[2] % 2]
-            text = "I am lost" if h[3] % 7 == 0 else answer(" || ".join(acts))
-            out.append(Candidate(text, tuple(h[4:8]), tuple(-b / 255 for b in h[4:8])))
-        return out
+def HashProposer(actions: tuple[str, ...]) -> RandomPolicy:  # noqa: N802 - reads like the class it was
+    """A deterministic 'sampler' (the shared scripted policy): sometimes one, sometimes two
+    actions, sometimes junk (1 in 7)."""
+    return RandomPolicy(actions, seed=0, junk=1 / 7, junk_text="I am lost")
 
 
 def plain_rollout(env: TextEnv, proposer: HashProposer, episode: EpisodeConfig):
@@ -340,8 +328,7 @@ def test_budget_hook_ends_paths_and_stops_simulation():
 
     proposer = ScriptedProposer(("A", "B", "C"))
     driver = SearchDriver(proposer, SearchConfig(strategy="lookahead", num_candidates=3, lookahead_depth=2),
-                          EpisodeConfig(max_turns=3))  # fmt: skip
-    driver.has_budget = one_turn_only
+                          EpisodeConfig(max_turns=3), has_budget=one_turn_only)  # fmt: skip
     result = asyncio.run(driver.run(tree(trap, 3)))
     assert len(result.best.turns) == 1 and result.best.end_reason == "budget"
     assert not any(greedy for *_, greedy in proposer.calls)  # no simulation beyond the budget

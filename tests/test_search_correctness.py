@@ -9,40 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import re
 
 import numpy as np
 import pytest
 
 from tsr_verl.envs import TextEnv, make
 from tsr_verl.envs.frozenlake import FrozenLakeEnv
-from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver, search_metrics
-
-_CLICKABLE = re.compile(r"(?:search|click)\[[^\]]*\]")
-
-
-class JunkyPolicy:
-    """A seeded random policy: 30% answers name no valid action, the rest 1-2 valid actions.
-
-    Fixed-vocabulary envs draw from ``actions``; envs that list their actions (WebShop) draw from
-    the ``Available actions:`` line of the last prompt."""
-
-    def __init__(self, actions: tuple[str, ...], seed: int) -> None:
-        self.actions, self.seed, self.calls = actions, seed, 0
-
-    async def __call__(self, context: Context, k: int, *, greedy: bool = False) -> list[Candidate]:
-        last = context.chat()[-1]["content"]
-        listed = [a.replace("<your query>", "shoes") for a in _CLICKABLE.findall(last.split("Available actions:")[-1])]
-        vocab = listed if "Available actions:" in last else list(self.actions)
-        out = []
-        for _ in range(k):
-            h = hashlib.sha256(f"{self.seed}|{len(context.turns)}|{self.calls}".encode()).digest()
-            self.calls += 1
-            acts = [vocab[b % len(vocab)] for b in h[:2]][: 1 + h[2] % 2]
-            text = "no idea" if h[3] < 77 else f"<think>.</think><answer>{' || '.join(acts)}</answer>"
-            out.append(Candidate(text, tuple(h[4:8]), tuple(-b / 255 for b in h[4:8])))
-        return out
+from tsr_verl.search import Candidate, EpisodeConfig, SearchConfig, SearchDriver, search_metrics
+from tsr_verl.search.scripted import RandomPolicy
 
 
 def _env(name: str, seed: int, **cfg) -> TextEnv:
@@ -69,7 +43,7 @@ def test_a_valid_candidate_is_never_dropped_for_an_invalid_one(name, cfg, strate
         for seed in range(6):
             env = _env(name, seed, **cfg)
             config = SearchConfig(strategy=strategy, scorer=scorer, record_tree=True, lookahead_depth=1)
-            result = asyncio.run(SearchDriver(JunkyPolicy(env.actions, seed), config, episode).run(env, seed=seed))
+            result = asyncio.run(SearchDriver(RandomPolicy(env.actions, seed), config, episode).run(env, seed=seed))
             for turn in {n.turn for n in result.tree if n.parent is not None}:
                 nodes = [n for n in result.tree if n.turn == turn]
                 kept_invalid = [n for n in nodes if n.kept and not n.valid]
@@ -86,7 +60,7 @@ def test_search_keeps_fewer_invalid_turns_than_naive_on_sokoban():
         for seed in range(30):
             env = _env("sokoban", seed)
             config = SearchConfig(strategy=strategy, scorer=None if "naive" in strategy else "sokoban")
-            result = asyncio.run(SearchDriver(JunkyPolicy(env.actions, seed), config).run(env, seed=seed))
+            result = asyncio.run(SearchDriver(RandomPolicy(env.actions, seed), config).run(env, seed=seed))
             invalid.append(search_metrics(result)["tsr/kept_invalid"])
         shares[strategy] = float(np.mean(invalid))
     assert all(shares[s] <= shares["naive"] for s in shares), shares
@@ -97,7 +71,7 @@ def test_trajectory_best_of_n_keeps_an_episode_with_the_fewest_no_action_turns()
     for seed in range(10):
         env = _env("sokoban", seed)
         config = SearchConfig(strategy="trajectory_best_of_n", return_top=4)
-        result = asyncio.run(SearchDriver(JunkyPolicy(env.actions, seed), config).run(env, seed=seed))
+        result = asyncio.run(SearchDriver(RandomPolicy(env.actions, seed), config).run(env, seed=seed))
         invalid = [sum(not t.executed for t in traj.turns) for traj in result.trajectories]
         assert invalid[0] == min(invalid)
         same = [t.total_return for t, n in zip(result.trajectories, invalid, strict=True) if n == invalid[0]]
@@ -130,7 +104,7 @@ def test_no_two_scoring_forks_of_an_episode_share_a_stream(monkeypatch, strategy
         real_future = set(copy.deepcopy(env.rng).random(200))
         seen = _record_fork_streams(monkeypatch)
         config = SearchConfig(strategy=strategy, scorer="frozenlake_risk", score_samples=2, lookahead_depth=2)
-        asyncio.run(SearchDriver(JunkyPolicy(env.actions, seed), config).run(env, seed=seed))
+        asyncio.run(SearchDriver(RandomPolicy(env.actions, seed), config).run(env, seed=seed))
         assert len(seen) >= 8  # at least one turn of M=4 candidates x K=2 samples
         assert len(set(seen)) == len(seen), f"{len(seen)} forks, {len(set(seen))} distinct streams"
         assert not real_future & {draws[0] for draws in seen}
@@ -143,7 +117,7 @@ def test_group_members_sharing_a_seed_score_on_different_streams(monkeypatch):
         env = _env("frozenlake", 7, is_slippery=True)
         seen = _record_fork_streams(monkeypatch)
         config = SearchConfig(strategy="best_of_n", scorer="frozenlake_risk")
-        asyncio.run(SearchDriver(JunkyPolicy(env.actions, 7), config).run(env, seed=7, stream=member))
+        asyncio.run(SearchDriver(RandomPolicy(env.actions, 7), config).run(env, seed=7, stream=member))
         streams.append(set(seen))
         monkeypatch.undo()
     assert streams[0] and streams[1] and not streams[0] & streams[1]
@@ -167,7 +141,7 @@ def test_returned_trajectory_is_not_a_hole_when_a_surviving_beam_is_as_good():
     for seed in range(150):
         env = _env("frozenlake", seed, is_slippery=True)
         config = SearchConfig(strategy="beam", beam_width=2, num_candidates=4, scorer="frozenlake_risk", return_top=2)
-        result = asyncio.run(SearchDriver(JunkyPolicy(env.actions, seed), config).run(env, seed=seed))
+        result = asyncio.run(SearchDriver(RandomPolicy(env.actions, seed), config).run(env, seed=seed))
         best, *others = result.trajectories
 
         def fell(t) -> bool:
