@@ -1,4 +1,4 @@
-"""The env protocol, registry, specs, fork RNG semantics and the README's "add an env" example."""
+"""The env protocol, registry, specs, fork RNG semantics and the "add an env" example (docs/environments.md)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from tsr_verl.envs.registry import _REGISTRY
 
 
 def _readme_example(repo_root) -> str:
-    text = (repo_root / "README.md").read_text()
+    text = (repo_root / "docs" / "environments.md").read_text()
     match = re.search(r"<!-- readme-example:add-env -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README lost its add-env example"
+    assert match, "docs/environments.md lost its add-env example"
     return match.group(1)
 
 
 @pytest.fixture
 def corridor(repo_root):
-    """The README's toy env, executed from the README text itself."""
+    """The toy env of docs/environments.md, executed from that page's text."""
     namespace: dict = {}
     try:
-        exec(compile(_readme_example(repo_root), "README.md", "exec"), namespace)
+        exec(compile(_readme_example(repo_root), "docs/environments.md", "exec"), namespace)
         yield namespace["Corridor"]
     finally:
         _REGISTRY.pop("corridor", None)
