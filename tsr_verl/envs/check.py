@@ -10,7 +10,7 @@ Search is only honest if forks behave (Gymnasium's ``utils/env_checker.py`` is t
 4. **independent-fork streams**: independent forks of one state, forks of forks and forks of
    copy forks all draw from distinct random streams, none of them the parent's future.
 
-Run it as the last step of adding an environment (README: "Adding an environment")::
+Run it as the last step of adding an environment (docs/environments.md, "Adding an environment")::
 
     from tsr_verl.envs import make
     from tsr_verl.envs.check import check_env
