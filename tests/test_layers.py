@@ -1,6 +1,7 @@
 """The package's layers, read from the source (every import, module-level or inside a function).
 
-Lowest first: ``tsr_verl.io`` (helpers) → ``tsr_verl.envs`` (text games) → ``tsr_verl.search``
+Lowest first: the base modules ``tsr_verl.io`` (file helpers) and ``tsr_verl.fields`` (config
+field bounds) → ``tsr_verl.envs`` (text games) → ``tsr_verl.search``
 (strategies, scorers, filtering) → ``tsr_verl.integration`` (the veRL glue) → ``tsr_verl.cli``
 (the command line and tools). A module may import its own layer and the layers below, never one
 above; only ``integration`` imports the ML stack (veRL, vLLM, torch, transformers); and the
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tsr_verl"
-LAYERS = ("io", "envs", "search", "integration", "cli")
+LAYERS: tuple[tuple[str, ...], ...] = (("io", "fields"), ("envs",), ("search",), ("integration",), ("cli",))
+"""Each layer: the names under ``tsr_verl`` that form it (a base module or a subpackage)."""
 ML_STACK = {"verl", "vllm", "torch", "transformers"}
 
 
@@ -52,7 +54,10 @@ def _layer(module: str) -> int | None:
     parts = module.split(".")
     if parts[0] != "tsr_verl" or len(parts) < 2:
         return None
-    return LAYERS.index(parts[1]) if parts[1] in LAYERS else None
+    return next((i for i, names in enumerate(LAYERS) if parts[1] in names), None)
+
+
+INTEGRATION = _layer("tsr_verl.integration")
 
 
 def test_every_module_belongs_to_a_layer():
@@ -66,13 +71,13 @@ def test_no_import_goes_up_a_layer(module):
     if own is None:
         return
     upward = sorted(i for i in _imports(module, MODULES[module]) if (_layer(i) or 0) > own)
-    assert not upward, f"{module} (layer {LAYERS[own]}) imports from a higher layer: {upward}"
+    assert not upward, f"{module} (layer {'/'.join(LAYERS[own])}) imports from a higher layer: {upward}"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_the_integration_imports_the_ml_stack(module):
     heavy = sorted(i for i in _imports(module, MODULES[module]) if i.split(".")[0] in ML_STACK)
-    if _layer(module) == LAYERS.index("integration"):
+    if _layer(module) == INTEGRATION:
         return
     assert not heavy, f"{module} imports {heavy}; only tsr_verl.integration may import {sorted(ML_STACK)}"
 

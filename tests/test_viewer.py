@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tsr_verl.cli.viewer import KEPT_COLOR, boards_before, render_board, render_html, write_html
 from tsr_verl.envs import make
 from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver
-from tsr_verl.search.record import JsonlError, append_jsonl, episode_record, extract_state, read_jsonl
-from tsr_verl.cli.viewer import KEPT_COLOR, render_html, write_html
+from tsr_verl.search.record import JsonlError, append_jsonl, episode_record, read_jsonl
 
 SCRIPT = '<script>alert("pwned")</script>'
 ANSWERS = {
@@ -69,10 +69,33 @@ def grid_of(observation: str) -> str:
     return "".join(observation.split("\n"))
 
 
-def test_extract_state_reads_the_grid_between_state_and_you_have():
-    msg = "Reward: 0\nTurn 2:\nState:\n#####\n#P_O#\n#####\nYou have 3 actions left. Answer."
-    assert extract_state(msg) == "#####\n#P_O#\n#####"
-    assert extract_state("no board here") is None
+def test_the_initial_observation_is_recorded_not_parsed_from_the_prompt():
+    """The record's boards come from the env, whatever the prompt text looks like (here a prompt
+    with no ``State:`` block at all, and one whose ``State:`` block shows something else)."""
+    for prompt in ("no board here", "Turn 1:\nState:\n#####\n#P_O#\n#####\nYou have 3 actions left."):
+        env = make("sokoban")
+        env.reset(3)
+        initial = env.render()
+        messages = [{"role": "system", "content": "rules"}, {"role": "user", "content": prompt}]
+        driver = SearchDriver(Scripted(ANSWERS["sokoban"]), SearchConfig(), EpisodeConfig(max_turns=2))
+        result = asyncio.run(driver.run(env, messages, seed=3))
+        record = episode_record(result)
+        assert result.initial_observation == initial != "#####\n#P_O#\n#####"
+        assert record["initial_observation"] == initial and record["initial_prompt"] == prompt
+        assert record["turns"][0]["observation_before"] == initial
+        assert boards_before(record) == [initial, record["turns"][0]["observation"]]
+        assert render_board(initial, "sokoban") in render_html([record])
+
+
+def test_viewer_boards_come_from_the_recorded_observations(records):
+    for record in records:
+        turns = record["turns"]
+        assert boards_before(record) == [record["initial_observation"], *(t["observation"] for t in turns[:-1])]
+        assert boards_before(record) == [t["observation_before"] for t in turns]
+    # a record without the per-turn copies still draws every board
+    turns = [{k: v for k, v in t.items() if k != "observation_before"} for t in records[0]["turns"]]
+    bare = {**records[0], "turns": turns}
+    assert render_html([bare]) == render_html([records[0]])
 
 
 @pytest.mark.parametrize("name", ["sokoban", "frozenlake"])

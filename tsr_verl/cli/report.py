@@ -5,8 +5,9 @@ veRL (``trainer.validation_data_dir=DIR``) writes ``DIR/<global_step>.jsonl`` fr
 agent-loop output with ``input``, ``output`` (decoded text), ``gts``, ``score`` (episode return),
 ``step``, ``reward`` (= score), every ``reward_extra_info`` key of the ``tsr_agent`` loop
 (``success``, ``episode_return``, ``num_turns``, ``invalid_rate``, ``tsr_error``, ``tsr_*`` costs)
-and ``uid``: veRL's key ``{prompt uid}_{session}_{output index}``. One prompt uid = one seed
-(dataset row); its ``val_kwargs.n`` sessions are the k samples of that seed.
+and ``uid``: veRL's key ``{prompt uid}_{session}_{output index}`` (``integration.sample_keys``). One
+prompt uid = one seed (dataset row); its ``val_kwargs.n`` sessions are the k samples of that seed.
+Means of the ``tsr_*`` search statistics skip non-finite values (NaN = undefined for an episode).
 
 Why per episode rather than veRL's aggregated ``val-core``/``val-aux`` metrics: confidence
 intervals and pass@k need the per-seed outcomes.
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tsr_verl.integration.sample_keys import SampleKey, parse_sample_key
+from tsr_verl.search.metric_names import EPISODE_PREFIX, base_name, episode_key
 
 Z95 = 1.959963984540054
 BOOTSTRAP_RESAMPLES = 2000
@@ -81,22 +85,38 @@ def load_dump(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _sample_key(uid: str) -> SampleKey:
+    """The row's veRL sample key; a ``uid`` that is not one counts as one session of its own
+    (``{seed}_{session}`` or just ``{seed}``), output 0."""
+    try:
+        return parse_sample_key(uid)
+    except ValueError:
+        seed, _, session = uid.rpartition("_")
+        return SampleKey(seed, session, 0) if seed else SampleKey(uid, "", 0)
+
+
 def group_episodes(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Seed (prompt uid) -> its episodes; of a multi-output session only the last output counts."""
-    sessions: dict[str, tuple[int, dict[str, Any]]] = {}
+    sessions: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
     for row in rows:
-        parts = str(row["uid"]).rsplit("_", 2)
-        session, index = (f"{parts[0]}_{parts[1]}", int(parts[2])) if len(parts) == 3 else (str(row["uid"]), 0)
-        if session not in sessions or index > sessions[session][0]:
-            sessions[session] = (index, dict(row))
+        key = _sample_key(str(row["uid"]))
+        session = (key.uid, key.session)
+        if session not in sessions or key.index > sessions[session][0]:
+            sessions[session] = (key.index, dict(row))
     seeds: dict[str, list[dict[str, Any]]] = {}
-    for session, (_, row) in sessions.items():
-        seeds.setdefault(session.rsplit("_", 1)[0], []).append(row)
+    for (seed, _), (_, row) in sessions.items():
+        seeds.setdefault(seed, []).append(row)
     return seeds
 
 
 def _values(episodes: Sequence[Mapping[str, Any]], key: str) -> list[float]:
     return [float(e[key]) for e in episodes if e.get(key) is not None]
+
+
+def _finite(episodes: Sequence[Mapping[str, Any]], key: str) -> list[float]:
+    """``key``'s values that are finite numbers: per-episode search statistics are NaN where
+    undefined (``tsr_score_gap`` of an unscored episode), and a mean must skip those."""
+    return [v for v in _values(episodes, key) if math.isfinite(v)]
 
 
 def summarize(seeds: Mapping[str, Sequence[Mapping[str, Any]]], k: int) -> dict[str, Any]:
@@ -127,8 +147,9 @@ def summarize(seeds: Mapping[str, Sequence[Mapping[str, Any]]], k: int) -> dict[
         out[f"pass@{j}"] = {"mean": float(np.mean(per_seed)), "ci95": list(ci),
                             "ci_method": "wilson over seeds" if binary else "bootstrap over seeds"}  # fmt: skip
     all_eps = [e for eps in seeds.values() for e in eps]
-    cost_keys = sorted({key for e in all_eps for key in e if key.startswith("tsr_")})
-    out["tsr_cost_means"] = {key: float(np.mean(_values(all_eps, key))) for key in cost_keys if _values(all_eps, key)}
+    cost_keys = sorted({key for e in all_eps for key in e if key.startswith(EPISODE_PREFIX)})
+    means = {key: _finite(all_eps, key) for key in cost_keys}
+    out["tsr_cost_means"] = {key: float(np.mean(values)) for key, values in means.items() if values}
     return out
 
 
@@ -144,7 +165,7 @@ def table(summary: Mapping[str, Any]) -> str:
         lines.append(f"{name:<14}{entry['mean']:>10.4f}   [{lo:.4f}, {hi:.4f}]  {entry['ci_method']}")
     costs = summary.get("tsr_cost_means", {})
     if costs:
-        shown = ", ".join(f"{k.removeprefix('tsr_')}={v:.1f}" for k, v in costs.items() if k != "tsr_error")
+        shown = ", ".join(f"{base_name(k)}={v:.1f}" for k, v in costs.items() if k != episode_key("error"))
         lines.append(f"search cost per episode: {shown}")
     lines.append(f"{summary['episodes']} episodes over {summary['seeds']} seeds")
     return "\n".join(lines)

@@ -138,6 +138,15 @@ def _summary(record: dict[str, Any]) -> str:
     return f'<div class="summary">{flag}{spans}</div>'
 
 
+def boards_before(record: dict[str, Any]) -> list[str | None]:
+    """The board before each chosen turn, from the recorded observations: the episode's
+    ``initial_observation`` before turn 1, then the ``observation`` each turn left behind (the
+    turn's own ``observation_before`` only where those are missing)."""
+    turns = record.get("turns") or []
+    recorded = [record.get("initial_observation"), *(t.get("observation") for t in turns[:-1])]
+    return [obs if obs is not None else t.get("observation_before") for obs, t in zip(recorded, turns, strict=False)]
+
+
 def render_episode(record: dict[str, Any], index: int = 0) -> str:
     """One episode: header, then one row per chosen turn with its board and candidates."""
     env = record.get("env") or {}
@@ -148,13 +157,13 @@ def render_episode(record: dict[str, Any], index: int = 0) -> str:
     path_ids |= {n["id"] for n in tree if n.get("parent") is None}  # the root
     out = [f'<section class="episode" id="episode-{index}"><h2>Episode {index + 1}: '
            f"{_e(env.get('name', '?'))} seed {_e(env.get('seed', '?'))}</h2>{_summary(record)}"]  # fmt: skip
-    for turn in turns:
+    for turn, before in zip(turns, boards_before(record), strict=True):
         t = turn.get("turn")
         others = [n for n in tree if n.get("turn") == t and n.get("id") != turn.get("node_id")]
         others.sort(key=lambda n: (n.get("parent") not in path_ids, not n.get("kept"), -(n.get("value") or 0.0)))
         out.append(
             f'<div class="turn"><div><h3>Turn {_e(t)}: board before</h3>'
-            f'{render_board(turn.get("observation_before"), kind)}</div><div class="cards">'
+            f'{render_board(before, kind)}</div><div class="cards">'
             + _chosen_card(turn)
             + "".join(_candidate_card(n, path_ids) for n in others)
             + "</div></div>"

@@ -34,10 +34,12 @@ import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
+
+from tsr_verl.fields import build
 
 ForkRng = Literal["independent", "copy"]
 SALT_MARK = 2**32 - 1
@@ -214,12 +216,9 @@ class TextEnv(ABC):
 
 
 def build_config(config_cls: type[ConfigT], env_name: str, overrides: dict[str, Any]) -> ConfigT:
-    """``config_cls(**overrides)`` with an error that names the env and the valid keys."""
-    valid = [f.name for f in fields(config_cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise ValueError(f"{env_name}: unknown config key(s) {unknown}; valid keys: {valid}")
-    return config_cls(**overrides)
+    """``config_cls(**overrides)`` with an error that names the env, the unknown key(s) and the
+    valid keys (``tsr_verl.fields.build``; the config's own ``__post_init__`` checks the bounds)."""
+    return build(config_cls, overrides, env_name, noun="config key")
 
 
 @dataclass(frozen=True)

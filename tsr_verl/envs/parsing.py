@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tsr_verl.envs.core import TextEnv
+from tsr_verl.fields import check_bounds, setting
 
 _THINK_ANSWER = re.compile(r"^\s*(?:<think>)?(.*?)</think>\s*<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_ONLY = re.compile(r"^\s*<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
@@ -37,13 +38,13 @@ _BRACKETED = re.compile(r"[A-Za-z_]+\[[^\[\]]*\]")
 class ParseConfig:
     """How assistant text is turned into actions (RAGEN's ``agent_proxy`` settings)."""
 
-    action_sep: str = "||"
+    action_sep: str = setting("||", nonblank=True)
     """Separator between several actions inside ``<answer>``."""
-    max_actions_per_turn: int = 2
+    max_actions_per_turn: int = setting(2, ge=1)
     """At most this many actions are taken from one answer; extra parts are dropped."""
     enable_think: bool = True
     """Expect ``<think>...</think>`` before ``<answer>``; ``False`` expects only ``<answer>``."""
-    format_penalty: float = -0.1
+    format_penalty: float = setting(-0.1, le=0)
     """Reward added to a turn whose answer is malformed (see ``penalize_partial``)."""
     penalize_partial: bool = True
     """RAGEN's rule: penalise a turn with any invalid part, not only one with no valid action."""
@@ -51,12 +52,7 @@ class ParseConfig:
     """If the strict format fails, take the first action word in the text (no penalty)."""
 
     def __post_init__(self) -> None:
-        if not self.action_sep or not self.action_sep.strip():
-            raise ValueError(f"ParseConfig.action_sep must be a non-blank string, got {self.action_sep!r}")
-        if self.max_actions_per_turn < 1:
-            raise ValueError(f"ParseConfig.max_actions_per_turn must be >= 1, got {self.max_actions_per_turn}")
-        if self.format_penalty > 0:
-            raise ValueError(f"ParseConfig.format_penalty must be <= 0, got {self.format_penalty}")
+        check_bounds(self, "ParseConfig")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from tsr_verl.envs.core import TextEnv
 from tsr_verl.envs.parsing import ParseConfig
 
 Message = dict[str, str]
+"""One chat message, ``{"role": ..., "content": ...}``: the one definition every layer uses (prompts
+here, the search ``Context``, the veRL proposer, the warm-start data), as chat templates take it."""
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ from uuid import uuid4
 from omegaconf import DictConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
+from tsr_verl.envs import EnvSpec, make_from_spec
 from tsr_verl.integration.loop_config import TSRConfig, merge_layers
-from tsr_verl.envs import EnvSpec, make
+from tsr_verl.integration.metrics import ERROR_KEY
 from tsr_verl.integration.proposer import ProposerError, VerlProposer, min_answer_tokens
 from tsr_verl.search import Context, SearchDriver, SearchResult, Trajectory
+from tsr_verl.search.metric_names import EPISODE_PREFIX
 from tsr_verl.search.record import append_jsonl, episode_record
 from tsr_verl.search.types import search_metrics
 
@@ -102,8 +104,7 @@ class TSRAgentLoop(AgentLoopBase):
         messages = list(kwargs["raw_prompt"])
         error, proposer = None, None
         try:
-            env = make(spec.name, **spec.config)
-            env.reset(spec.seed)
+            env, _ = make_from_spec(spec)
             proposer = self._proposer(sampling_params, request_id, cfg, env.actions)
             driver = SearchDriver(proposer, cfg.search, cfg.episode, has_budget=proposer.has_budget)
             result: SearchResult | None = await driver.run(
@@ -156,10 +157,10 @@ class TSRAgentLoop(AgentLoopBase):
             "episode_return": float(traj.total_return),
             "num_turns": float(len(turns)),
             "invalid_rate": invalid / len(turns) if turns else 0.0,
-            "tsr_error": float(error is not None),
+            ERROR_KEY: float(error is not None),
             # Cost and selection-bias metrics; every episode reports the same keys (veRL stacks
             # them column-wise), NaN where undefined (e.g. kept_logprob without log-probs).
-            **search_metrics(result, prefix="tsr_"),
+            **search_metrics(result, prefix=EPISODE_PREFIX),
         }
         metrics = AgentLoopMetrics(
             generate_sequences=cost.proposer_time_s if cost else 0.0, tool_calls=cost.env_time_s if cost else 0.0

@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from tsr_verl.fields import check_bounds, reject_unknown, setting
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
 
 _SEARCH_KEYS = frozenset(f.name for f in fields(SearchConfig))
 _EPISODE_KEYS = frozenset(f.name for f in fields(EpisodeConfig))
-_OWN_KEYS = frozenset({"max_tokens_per_turn", "error_penalty", "dump_dir"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class TSRConfig:
     """Strategy and its sizes, scorer, scoring forks."""
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     """Turn/action budgets, answer format, prompt wording."""
-    max_tokens_per_turn: int = 128
+    max_tokens_per_turn: int = setting(128, ge=1)
     """Cap on the tokens of one assistant turn (also bounded by what is left of response_length)."""
     error_penalty: float = -1.0
     """Reward given to an episode that ended because an env step or the search raised."""
@@ -52,8 +52,7 @@ class TSRConfig:
     plus the whole search tree with ``record_tree``); view with ``tsr-verl view``."""
 
     def __post_init__(self) -> None:
-        if self.max_tokens_per_turn < 1:
-            raise ValueError(f"tsr.max_tokens_per_turn must be >= 1, got {self.max_tokens_per_turn}")
+        check_bounds(self, "tsr")
         if self.search.return_top != 1:
             # A veRL session trains exactly one trajectory (AgentLoopOutput); accepting L > 1 would
             # silently search for L and train on the first.
@@ -66,13 +65,11 @@ class TSRConfig:
     def from_dict(cls, data: Mapping[str, Any] | None) -> TSRConfig:
         """Build from a plain mapping (OmegaConf containers must be converted first)."""
         data = dict(data or {})
-        unknown = sorted(set(data) - _SEARCH_KEYS - _EPISODE_KEYS - _OWN_KEYS)
-        if unknown:
-            valid = sorted(_SEARCH_KEYS | _EPISODE_KEYS | _OWN_KEYS)
-            raise ValueError(f"tsr: unknown key(s) {unknown}; valid keys: {valid}")
+        own_keys = {f.name for f in fields(cls)} - {"search", "episode"}
+        reject_unknown(data, sorted(_SEARCH_KEYS | _EPISODE_KEYS | own_keys), "tsr")
         search = SearchConfig.from_dict({k: v for k, v in data.items() if k in _SEARCH_KEYS})
         episode = EpisodeConfig.from_dict({k: v for k, v in data.items() if k in _EPISODE_KEYS})
-        own = {k: v for k, v in data.items() if k in _OWN_KEYS}
+        own = {k: v for k, v in data.items() if k in own_keys}
         return cls(search=search, episode=episode, **own)
 
 

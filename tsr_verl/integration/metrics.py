@@ -4,7 +4,8 @@ veRL 0.9.1's V1 trainer drops ``extra_fields.reward_extra_info`` from training m
 (``PPOTrainer._compute_metrics`` only reads tensors and ``num_turns``; validation does log them as
 ``val-aux/<data_source>/<key>/...``). ``tsr_verl.integration.sampler.TSRReplayBuffer`` calls these helpers on
 every sampled training batch and returns the result as sampler metrics, which the trainer merges
-into the step's logged metrics (console / W&B / TensorBoard).
+into the step's logged metrics (console / W&B / TensorBoard). Names follow
+``tsr_verl.search.metric_names`` (episode key ``tsr_forks`` -> step metric ``tsr/forks``).
 """
 
 from __future__ import annotations
@@ -15,19 +16,15 @@ from collections.abc import Iterable, Mapping
 from numbers import Real
 from typing import Any
 
-EXTRA_INFO_PREFIX = "tsr/"
+from tsr_verl.search.metric_names import METRIC_PREFIX, episode_key, metric_name
+
 FILTER_PREFIX = "tsr_filter/"
-ERROR_KEY = "tsr_error"
+ERROR_KEY = episode_key("error")
 """``reward_extra_info`` flag (1.0) of an episode that ended because the env or the search raised."""
 
 
-def extra_info_metric_name(key: str, prefix: str = EXTRA_INFO_PREFIX) -> str:
-    """``tsr_tokens_generated`` -> ``tsr/tokens_generated``; ``success`` -> ``tsr/success``."""
-    return prefix + (key[len("tsr_") :] if key.startswith("tsr_") else key)
-
-
 def reward_extra_info_metrics(
-    extra_fields: Iterable[Mapping[str, Any] | None], prefix: str = EXTRA_INFO_PREFIX
+    extra_fields: Iterable[Mapping[str, Any] | None], prefix: str = METRIC_PREFIX
 ) -> dict[str, float]:
     """Mean of every numeric ``reward_extra_info`` entry over the given episodes.
 
@@ -43,7 +40,7 @@ def reward_extra_info_metrics(
             number = _as_float(value)
             if number is not None:
                 values[key].append(number)
-    return {extra_info_metric_name(k, prefix): sum(v) / len(v) for k, v in sorted(values.items())}
+    return {metric_name(k, prefix): sum(v) / len(v) for k, v in sorted(values.items())}
 
 
 def failed_sessions(extra_fields: Iterable[Mapping[str, Any] | None]) -> list[int]:

@@ -9,6 +9,10 @@ Token bookkeeping uses veRL's Continuous Token helpers exactly as its own tool l
 assistant tokens are appended as generated (mask 1, with their log-probs), observation messages
 are appended as chat-template tokens (mask 0, log-prob 0). Each distinct path (beam) has its own
 stream; streams are cached per path prefix, so a turn's tokens are merged once.
+
+What the proposer needs of the loop is the small ``LoopServices`` protocol (a tokenizer, the
+server manager and the three Continuous Token helpers), which veRL's ``AgentLoopBase`` satisfies;
+tests pass fakes of it.
 """
 
 from __future__ import annotations
@@ -17,13 +21,71 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from tsr_verl.search.types import Candidate, Context, Message
+from tsr_verl.search.types import Candidate, Context, Message, TurnRecord
 
 MIN_TURN_TOKENS = 8
 """Floor of the per-turn minimum: a path whose remaining response budget is below
 ``max(MIN_TURN_TOKENS, min_answer_tokens(...))`` ends (``end_reason="budget"``)."""
+
+
+class GenerateOutput(Protocol):
+    """One ``server_manager.generate`` result (veRL's ``TokenOutput``): the part the proposer reads."""
+
+    token_ids: list[int]
+    log_probs: list[float] | None
+    extra_fields: dict[str, Any]
+
+
+class ServerManager(Protocol):
+    """veRL's ``LLMServerClient``: one output per call, routed by ``request_id`` (sticky)."""
+
+    async def generate(
+        self, *, request_id: str, prompt_ids: list[int], sampling_params: dict[str, Any]
+    ) -> GenerateOutput:
+        """Generate one output for ``prompt_ids``."""
+
+
+class TokenMerge(Protocol):
+    """The merge result of veRL's Continuous Token builder: the path's new runtime token ids."""
+
+    token_ids: list[int]
+
+
+MergeOutput = tuple[TokenMerge, list[int], list[float] | None]
+"""``(merge result, aligned response mask, aligned response log-probs)``."""
+
+
+class LoopServices(Protocol):
+    """What ``VerlProposer`` uses of its agent loop (``AgentLoopBase`` provides all of it)."""
+
+    tokenizer: Any
+    """A Hugging Face tokenizer (``decode`` of generated ids, ``encode`` in ``min_answer_tokens``)."""
+    server_manager: ServerManager
+
+    async def ct_build_initial_tokens(self, messages: list[Message]) -> list[int]:
+        """Token ids of the initial chat (the prompt)."""
+
+    async def ct_merge_assistant_token(
+        self,
+        runtime_token_ids: list[int],
+        assistant_token_ids: list[int],
+        response_mask: list[int],
+        response_logprobs: list[float] | None = None,
+        assistant_logprobs: list[float] | None = None,
+    ) -> MergeOutput:
+        """Append generated tokens (mask 1, their log-probs)."""
+
+    async def ct_merge_context_msg(
+        self,
+        previous_messages: list[Message],
+        updated_messages: list[Message],
+        runtime_token_ids: list[int],
+        response_mask: list[int],
+        response_logprobs: list[float] | None = None,
+    ) -> MergeOutput:
+        """Append the chat-template tokens of new context messages (mask 0, log-prob 0)."""
 
 
 class ProposerError(RuntimeError):
@@ -53,7 +115,7 @@ class VerlProposer:
 
     def __init__(
         self,
-        loop: Any,
+        loop: LoopServices,
         sampling_params: dict[str, Any],
         request_id: str,
         max_tokens_per_turn: int,
@@ -94,7 +156,7 @@ class VerlProposer:
             for out in outputs
         ]
 
-    async def _generate(self, prompt_ids: list[int], params: dict[str, Any]) -> Any:
+    async def _generate(self, prompt_ids: list[int], params: dict[str, Any]) -> GenerateOutput:
         self.calls += 1
         request_id = f"{self.request_id}-{self.calls}" if self.unique_request_ids else self.request_id
         out = await self.loop.server_manager.generate(
@@ -135,7 +197,7 @@ class VerlProposer:
         self._states[key] = (context.turns, state)  # holding the turns keeps their ids unique
         return state
 
-    async def _extend(self, parent: TokenState, turn: Any) -> TokenState:
+    async def _extend(self, parent: TokenState, turn: TurnRecord) -> TokenState:
         cand: Candidate = turn.candidate
         logprobs_in = parent.logprobs if (parent.logprobs or cand.logprobs) else None
         merged, mask, logprobs = await self.loop.ct_merge_assistant_token(

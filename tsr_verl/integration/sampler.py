@@ -54,14 +54,19 @@ from omegaconf import DictConfig, OmegaConf
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
+from tsr_verl.fields import build, check_bounds, setting
 from tsr_verl.integration.metrics import ERROR_KEY, failed_sessions, filter_metrics, reward_extra_info_metrics
-from tsr_verl.search.filtering import FilterConfig, select_groups
+from tsr_verl.integration.sample_keys import last_output_keys, parse_sample_key
+from tsr_verl.search.filtering import FILTER_STRATEGIES, FilterConfig, select_groups
+from tsr_verl.search.metric_names import metric_name
 
 logger = logging.getLogger(__name__)
 
 KWARGS_PATH = "trainer.v1.sampler.sampler_kwargs"
-STRATEGIES = ("top_k_ratio", "top_k", "top_p", "none")
+STRATEGIES = FILTER_STRATEGIES
 REWARD_METRIC = "reward"
+FIXED_NOTE = " (std uses ddof=1 and top_p a fixed 0.01 epsilon, so ddof/selection_eps are not settable)"
+"""Appended to the unknown-key error: the upstream keys that are deliberately not settable."""
 
 
 def _key(name: str) -> str:
@@ -70,44 +75,28 @@ def _key(name: str) -> str:
 
 @dataclass(frozen=True)
 class VarianceFilterSettings:
-    """Parsed ``sampler_kwargs`` (see the module docstring for each key)."""
+    """Parsed ``sampler_kwargs`` (see the module docstring for each key); bounds sit next to each
+    field, and every error names the offending ``trainer.v1.sampler.sampler_kwargs`` key."""
 
-    enable: bool = False
-    strategy: str = "top_k_ratio"
-    top_k_ratio: float = 0.25
-    top_k: int | None = None
-    top_p: float = 0.9
-    include_zero: bool = True
-    metric: str = REWARD_METRIC
-    log_extra_info: bool = True
+    enable: bool = setting(False, kind=bool)
+    strategy: str = setting("top_k_ratio", choices=STRATEGIES)
+    top_k_ratio: float = setting(0.25, kind=float, gt=0, le=1)
+    top_k: int | None = setting(None, kind=int, ge=1, optional=True)
+    top_p: float = setting(0.9, kind=float, gt=0, le=1)
+    include_zero: bool = setting(True, kind=bool)
+    metric: str = setting(REWARD_METRIC, nonblank=True)
+    log_extra_info: bool = setting(True, kind=bool)
+
+    def __post_init__(self) -> None:
+        check_bounds(self, KWARGS_PATH)
+        if self.strategy == "top_k" and self.top_k is None:
+            raise ValueError(f"{_key('strategy')}=top_k requires {_key('top_k')}")
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | DictConfig | None) -> VarianceFilterSettings:
         """Validate ``sampler_kwargs``; raise ``ValueError`` naming the offending key."""
         raw = OmegaConf.to_container(kwargs, resolve=True) if isinstance(kwargs, DictConfig) else dict(kwargs or {})
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"unknown key {_key(unknown[0])}; allowed: {sorted(cls.__dataclass_fields__)} "
-                "(std uses ddof=1 and top_p a fixed 0.01 epsilon, so ddof/selection_eps are not settable)"
-            )
-        s = cls(**raw)
-        for name in ("enable", "include_zero", "log_extra_info"):
-            if not isinstance(getattr(s, name), bool):
-                raise ValueError(f"{_key(name)} must be true or false, got {getattr(s, name)!r}")
-        if s.strategy not in STRATEGIES:
-            raise ValueError(f"{_key('strategy')} must be one of {STRATEGIES}, got {s.strategy!r}")
-        for name in ("top_k_ratio", "top_p"):
-            value = getattr(s, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-                raise ValueError(f"{_key(name)} must be a number in (0, 1], got {value!r}")
-        if s.strategy == "top_k" and s.top_k is None:
-            raise ValueError(f"{_key('strategy')}=top_k requires {_key('top_k')}")
-        if s.top_k is not None and (isinstance(s.top_k, bool) or not isinstance(s.top_k, int) or s.top_k < 1):
-            raise ValueError(f"{_key('top_k')} must be an integer >= 1, got {s.top_k!r}")
-        if not isinstance(s.metric, str) or not s.metric:
-            raise ValueError(f"{_key('metric')} must be a non-empty string, got {s.metric!r}")
-        return s
+        return build(cls, raw, KWARGS_PATH, note=FIXED_NOTE)
 
     def filter_config(self) -> FilterConfig | None:
         """The ``select_groups`` configuration, or ``None`` when filtering is disabled."""
@@ -115,21 +104,6 @@ class VarianceFilterSettings:
             return None
         value = {"top_k_ratio": self.top_k_ratio, "top_k": self.top_k, "top_p": self.top_p}.get(self.strategy, 1.0)
         return FilterConfig(strategy=self.strategy, value=float(value), include_zero=self.include_zero)
-
-
-def last_output_keys(keys: list[str]) -> list[str]:
-    """One key per ``{uid}_{session_id}`` session: its last output (highest index), in input order.
-
-    GRPO in V1 also scores a multi-output session by its last output
-    (``compute_advantage_for_multi_trajectories``); TSR sessions have exactly one output.
-    """
-    last: dict[tuple[str, str], tuple[int, str]] = {}
-    for key in keys:
-        uid, session, index = key.rsplit("_", 2)
-        if (uid, session) not in last or int(index) > last[(uid, session)][0]:
-            last[(uid, session)] = (int(index), key)
-    chosen = {key for _, key in last.values()}
-    return [key for key in keys if key in chosen]
 
 
 class TSRReplayBuffer(ReplayBuffer):
@@ -173,7 +147,7 @@ class TSRReplayBuffer(ReplayBuffer):
         Returns the kept uids and this step's metrics.
         """
         chosen = set(selected)
-        keys = last_output_keys([key for key in snapshot if key.split("_")[0] in chosen])
+        keys = last_output_keys([key for key in snapshot if parse_sample_key(key).uid in chosen])
         returns, extra_fields = self._fetch(partition_id, keys)
         failed = failed_sessions(extra_fields)
         metrics = self._extra_info_metrics(extra_fields, failed)
@@ -198,7 +172,7 @@ class TSRReplayBuffer(ReplayBuffer):
         skip = set(failed)
         metrics = reward_extra_info_metrics(f for i, f in enumerate(extra_fields) if i not in skip)
         if extra_fields:
-            metrics[f"tsr/{ERROR_KEY.removeprefix('tsr_')}"] = len(failed) / len(extra_fields)
+            metrics[metric_name(ERROR_KEY)] = len(failed) / len(extra_fields)
         return metrics
 
     def _drop_failed_groups(
@@ -208,7 +182,7 @@ class TSRReplayBuffer(ReplayBuffer):
         """Clear every group with a failed session from TransferQueue; return the other uids.
 
         Counts them in ``metrics`` (``tsr_filter/error_groups``); raises if no group is left."""
-        bad = {keys[i].split("_")[0] for i in failed}
+        bad = {parse_sample_key(keys[i]).uid for i in failed}
         metrics["tsr_filter/error_groups"] = float(len(bad))
         if not bad:
             return selected
@@ -245,7 +219,7 @@ class TSRReplayBuffer(ReplayBuffer):
                         f"{_key('metric')}={self.settings.metric!r} is missing from reward_extra_info of {key}"
                     )
                 value = float(info[self.settings.metric])
-            returns.setdefault(key.split("_")[0], []).append(value)
+            returns.setdefault(parse_sample_key(key).uid, []).append(value)
         return returns, extra_fields
 
 

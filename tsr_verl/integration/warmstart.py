@@ -22,9 +22,7 @@ import numpy as np
 
 from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig, parse_turn, step_turn
-from tsr_verl.envs.prompts import initial_messages, turn_message
-
-Message = dict[str, str]
+from tsr_verl.envs.prompts import Message, initial_messages, turn_message
 
 
 def random_answer(rng: np.random.Generator, actions: tuple[str, ...]) -> str:

@@ -1,7 +1,8 @@
 """Configuration of a TSR search (``SearchConfig``) and of the episode it plays (``EpisodeConfig``).
 
-These mirror the Hydra keys ``actor_rollout_ref.rollout.custom.tsr.*`` one to one; ``from_dict``
-rejects unknown keys with an error that lists the valid ones.
+These mirror the Hydra keys ``actor_rollout_ref.rollout.custom.tsr.*`` one to one; bounds sit next
+to each field (``tsr_verl.fields.setting``), and ``from_dict`` rejects unknown keys with an error
+that lists the valid ones.
 
 Proposals per turn (M = ``num_candidates``, B = ``beam_width``, D = ``lookahead_depth``,
 K = ``score_samples``):
@@ -19,11 +20,13 @@ strategy                    proposer calls x candidates per turn
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from tsr_verl.envs.core import FORK_RNG_MODES
 from tsr_verl.envs.parsing import ParseConfig
 from tsr_verl.envs.prompts import PromptConfig
+from tsr_verl.fields import build, check_bounds, checked_kwargs, setting
 
 STRATEGIES = ("naive", "best_of_n", "beam", "lookahead", "trajectory_best_of_n")
 
@@ -32,21 +35,21 @@ STRATEGIES = ("naive", "best_of_n", "beam", "lookahead", "trajectory_best_of_n")
 class SearchConfig:
     """How rollouts are searched. Defaults follow the paper (M=4, B=2, D=2)."""
 
-    strategy: str = "naive"
+    strategy: str = setting("naive", choices=STRATEGIES)
     """One of ``naive``, ``best_of_n``, ``beam``, ``lookahead``, ``trajectory_best_of_n``."""
-    num_candidates: int = 4
+    num_candidates: int = setting(4, ge=1)
     """M: candidates per beam per turn (N whole episodes for ``trajectory_best_of_n``)."""
-    beam_width: int = 2
+    beam_width: int = setting(2, ge=1)
     """B: partial trajectories kept per turn (``beam``, ``lookahead``; 1 for ``best_of_n``)."""
-    lookahead_depth: int = 2
+    lookahead_depth: int = setting(2, ge=0)
     """D: turns simulated with the policy on a fork after each candidate (``lookahead``)."""
     lookahead_greedy: bool = True
     """Simulate with greedy decoding (``False``: sample with the rollout temperature)."""
     scorer: str | None = None
     """Scorer name or ``module:function``; ``None`` = ``env_reward`` (``return_to_go`` for lookahead)."""
-    score_samples: int = 1
+    score_samples: int = setting(1, ge=1)
     """K: score on K forks and average (useful for stochastic envs)."""
-    score_rng: str = "independent"
+    score_rng: str = setting("independent", choices=FORK_RNG_MODES)
     """Fork RNG for scoring: ``independent`` (honest) or ``copy`` (peeks at the real random future)."""
     invalid_last: bool = True
     """Rank a candidate that executed no action (no valid action parsed) below every candidate
@@ -54,7 +57,7 @@ class SearchConfig:
     ``False`` ranks it by its score, where e.g. a -0.1 format penalty can tie a -0.1 Sokoban move.
     ``trajectory_best_of_n`` applies the same rule to whole episodes: the best return among the
     episodes with the fewest such turns (``False``: best return, the authors' best-of-N)."""
-    return_top: int = 1
+    return_top: int = setting(1, ge=1)
     """L: return the best L trajectories (distinct beams / episodes) instead of only the best."""
     record_tree: bool = False
     """Keep the whole search tree in the result (for dumps and visualisation)."""
@@ -62,15 +65,7 @@ class SearchConfig:
     """Seed of the tie-breaking RNG (combined with the episode seed)."""
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"tsr.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("num_candidates", "beam_width", "score_samples", "return_top"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"tsr.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lookahead_depth < 0:
-            raise ValueError(f"tsr.lookahead_depth must be >= 0, got {self.lookahead_depth}")
-        if self.score_rng not in ("independent", "copy"):
-            raise ValueError(f"tsr.score_rng must be 'independent' or 'copy', got {self.score_rng!r}")
+        check_bounds(self, "tsr")
 
     @property
     def resolved_scorer(self) -> str:
@@ -80,16 +75,17 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SearchConfig:
-        return cls(**_checked(cls, data or {}, "tsr"))
+        """Build from the ``tsr`` keys; unknown keys are an error that lists the valid ones."""
+        return build(cls, data, "tsr")
 
 
 @dataclass(frozen=True)
 class EpisodeConfig:
     """How one episode is played: turn and action budgets, parsing and prompt wording."""
 
-    max_turns: int = 5
+    max_turns: int = setting(5, ge=1)
     """K: assistant turns per episode (RAGEN/TSR: 5)."""
-    max_actions: int = 10
+    max_actions: int = setting(10, ge=1)
     """Env actions per episode (RAGEN's ``max_actions_per_traj``)."""
     parse: ParseConfig = field(default_factory=ParseConfig)
     """Answer format and format penalty."""
@@ -97,22 +93,15 @@ class EpisodeConfig:
     """Wording of the per-turn user messages."""
 
     def __post_init__(self) -> None:
-        if self.max_turns < 1 or self.max_actions < 1:
-            raise ValueError(f"max_turns and max_actions must be >= 1, got {self.max_turns}, {self.max_actions}")
+        check_bounds(self, "tsr")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> EpisodeConfig:
-        data = _checked(cls, data or {}, "episode")
+        """Build from the episode keys (``parse``/``prompt`` as nested mappings); unknown keys at
+        any level are an error that names where they are and lists the valid ones."""
+        data = checked_kwargs(cls, data, "episode")
         if isinstance(data.get("parse"), dict):
-            data["parse"] = ParseConfig(**_checked(ParseConfig, data["parse"], "episode.parse"))
+            data["parse"] = build(ParseConfig, data["parse"], "episode.parse")
         if isinstance(data.get("prompt"), dict):
-            data["prompt"] = PromptConfig(**_checked(PromptConfig, data["prompt"], "episode.prompt"))
+            data["prompt"] = build(PromptConfig, data["prompt"], "episode.prompt")
         return cls(**data)
-
-
-def _checked(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
-    return dict(data)

@@ -99,8 +99,9 @@ class SearchDriver:
             raise ValueError(f"SearchDriver.run: stream must be >= 0, got {stream}")
         self.tree: list[TreeNode] | None = [] if cfg.record_tree else None
         self._ids, self._clock = 0, ProposerClock(self.cost)
+        observation = env.render()
         if messages is None:
-            messages = initial_messages(env, env.render(), self.episode.max_actions, self.episode.parse,
+            messages = initial_messages(env, observation, self.episode.max_actions, self.episode.parse,
                                         self.episode.prompt)  # fmt: skip
         env.seed_forks(cfg.seed % 2**32, stream % 2**32)
         root = _Node(env, Context(tuple(messages), (), key), node_id=self._record(None, 0, "", None, 0.0, 0.0, False))
@@ -130,7 +131,7 @@ class SearchDriver:
         ]
         self.cost.tokens_kept = trajectories[0].num_tokens
         self._mark_chosen(trajectories)
-        return SearchResult(trajectories, self.cost, self.tree)
+        return SearchResult(trajectories, self.cost, self.tree, initial_observation=observation)
 
     # --- one beam search (every per-turn strategy) ------------------------------------------------
     async def _beam(

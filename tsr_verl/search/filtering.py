@@ -23,6 +23,8 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tsr_verl.fields import check_bounds, setting
+
 FILTER_STRATEGIES = ("top_k_ratio", "top_k", "top_p", "none")
 ZERO_EPS = 1e-10
 TOP_P_EPS = 0.01
@@ -32,18 +34,15 @@ TOP_P_EPS = 0.01
 class FilterConfig:
     """Group filtering settings (mirrors ``tsr.filter.*`` keys)."""
 
-    strategy: str = "top_k_ratio"
+    strategy: str = setting("top_k_ratio", choices=FILTER_STRATEGIES)
     """One of ``top_k_ratio``, ``top_k``, ``top_p``, ``none``."""
-    value: float = 0.25
+    value: float = setting(0.25, gt=0)
     """Ratio for ``top_k_ratio``, count for ``top_k``, mass for ``top_p``."""
     include_zero: bool = True
     """Keep zero-variance groups eligible; ``False`` drops them first."""
 
     def __post_init__(self) -> None:
-        if self.strategy not in FILTER_STRATEGIES:
-            raise ValueError(f"filter strategy must be one of {FILTER_STRATEGIES}, got {self.strategy!r}")
-        if self.value <= 0:
-            raise ValueError(f"filter value must be > 0, got {self.value}")
+        check_bounds(self, "filter")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
 types: the env spec, the initial observation, outcome and cost, every committed turn of the
 best trajectory (board before and after, candidate text, parsed and executed actions, reward,
 score) and, when the search ran with ``SearchConfig(record_tree=True)``, the whole search tree.
+Observations are recorded as the env produced them (``SearchResult.initial_observation`` and
+each ``TurnRecord.observation``), never parsed back out of the prompt text.
 ``tsr_verl.cli.viewer`` renders such records as a static HTML page (``tsr-verl view dump.jsonl``).
 
 Like the rest of ``tsr_verl.search`` this module imports nothing from veRL, vLLM or torch.
@@ -24,22 +26,6 @@ RECORD_VERSION = 1
 
 class JsonlError(ValueError):
     """A JSONL file has a line that is not a JSON object; the message names ``file:line``."""
-
-
-def extract_state(content: str) -> str | None:
-    """The observation inside a turn's user message, or ``None`` if it has no ``State:`` block.
-
-    Turn messages (``tsr_verl.envs.prompts.turn_message``) look like ``...Turn 1:\\nState:\\n
-    <observation lines>\\nYou have N actions left...``: the observation is every line after the
-    first line that is exactly ``State:`` up to (excluding) the next line starting with
-    ``You have`` (or the end of the message)."""
-    lines = content.split("\n")
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "State:") + 1
-    except StopIteration:
-        return None
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("You have")), len(lines))
-    return "\n".join(lines[start:end])
 
 
 def _jsonable(value: Any) -> Any:
@@ -87,7 +73,7 @@ def episode_record(
     best = result.best
     users = [m for m in best.context.messages if m.get("role") == "user"]
     prompt = users[-1]["content"] if users else None
-    observation = extract_state(prompt) if prompt is not None else None
+    observation = result.initial_observation
     ids = _best_path_ids(result.tree, best.node_id)
     turns = []
     for i, t in enumerate(best.turns):
@@ -114,7 +100,7 @@ def episode_record(
         "env": env_spec or {},
         "meta": meta or {},
         "initial_prompt": prompt,
-        "initial_observation": extract_state(prompt) if prompt is not None else None,
+        "initial_observation": result.initial_observation,
         "total_return": best.total_return,
         "success": best.success,
         "end_reason": best.end_reason,

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from tsr_verl.envs.parsing import ParsedTurn
-
-Message = dict[str, str]
+from tsr_verl.envs.prompts import Message as Message  # re-exported: the message type of ``Context``
+from tsr_verl.search.metric_names import METRIC_PREFIX
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,8 @@ class SearchCost:
     peeked: bool = False
     """Whether scoring used ``fork(rng="copy")``, i.e. saw the real episode's random future."""
 
-    def metrics(self, prefix: str = "tsr/") -> dict[str, float]:
+    def metrics(self, prefix: str = METRIC_PREFIX) -> dict[str, float]:
+        """Every field as ``<prefix><field>`` (``metric_names``: ``tsr/`` per step, ``tsr_`` per episode)."""
         return {prefix + k: float(v) for k, v in asdict(self).items()}
 
 
@@ -185,16 +186,20 @@ class SearchResult:
     cost: SearchCost
     tree: list[TreeNode] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    initial_observation: str | None = None
+    """The env's observation when the search started (``env.render()``), kept as data so that
+    episode records and the viewer never have to parse it back out of the prompt text."""
 
     @property
     def best(self) -> Trajectory:
         return self.trajectories[0]
 
 
-def search_metrics(result: SearchResult | None, prefix: str = "tsr/") -> dict[str, float]:
+def search_metrics(result: SearchResult | None, prefix: str = METRIC_PREFIX) -> dict[str, float]:
     """Per-episode metrics of a search: its cost, plus selection statistics of the best
     trajectory's turns. The keys never depend on the result (``None`` = a failed episode gives
-    zeros/NaN), because veRL stacks per-episode metrics column-wise.
+    zeros/NaN), because veRL stacks per-episode metrics column-wise. ``prefix``: ``tsr/`` (metric
+    names) or ``metric_names.EPISODE_PREFIX`` (``reward_extra_info`` keys).
 
     * ``kept_invalid``: share of kept turns that executed no action;
     * ``kept_logprob`` / ``proposed_logprob``: mean token log-prob of kept vs all sibling candidates;

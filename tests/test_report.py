@@ -1,0 +1,51 @@
+"""veRL's sample keys, TSR's metric names, and the eval report's means over them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tsr_verl.cli import report as rep
+from tsr_verl.integration.sample_keys import SampleKey, last_output_keys, parse_sample_key
+from tsr_verl.search.metric_names import EPISODE_PREFIX, METRIC_PREFIX, base_name, episode_key, metric_name
+from tsr_verl.search.types import search_metrics
+
+
+def test_sample_keys_split_from_the_right():
+    assert parse_sample_key("u_0_1") == SampleKey("u", "0", 1)
+    assert parse_sample_key("a_b_3_12") == SampleKey("a_b", "3", 12)  # a uid with "_" still parses
+    assert parse_sample_key("u_0_1").session_key == "u_0"
+    for bad in ("u", "u_0", "u_0_x", "_0_1", "u__1"):
+        with pytest.raises(ValueError, match="not a veRL sample key"):
+            parse_sample_key(bad)
+    assert last_output_keys(["a_b_0_0", "a_b_0_2", "a_b_1_0"]) == ["a_b_0_2", "a_b_1_0"]
+
+
+def test_metric_names_are_one_pair_of_spellings():
+    assert (EPISODE_PREFIX, METRIC_PREFIX) == ("tsr_", "tsr/")
+    assert episode_key("forks") == "tsr_forks" and metric_name("tsr_forks") == "tsr/forks"
+    assert metric_name("success") == "tsr/success" and metric_name("tsr_x", prefix="val/") == "val/x"
+    assert base_name("tsr_forks") == base_name("tsr/forks") == base_name("forks") == "forks"
+    per_episode = search_metrics(None, prefix=EPISODE_PREFIX)
+    assert {metric_name(k) for k in per_episode} == set(search_metrics(None))  # the two spellings agree
+
+
+def _row(uid: str, gap: float, success: float = 1.0) -> dict:
+    return {"uid": uid, "success": success, "episode_return": success, "num_turns": 1.0, "invalid_rate": 0.0,
+            "tsr_error": 0.0, "tsr_proposals": 2.0, "tsr_score_gap": gap}  # fmt: skip
+
+
+def test_cost_means_skip_non_finite_values():
+    rows = [_row("a_0_0", math.nan), _row("a_1_0", 0.5), _row("b_0_0", 1.5), _row("b_1_0", math.inf)]
+    summary = rep.summarize(rep.group_episodes(rows), k=2)
+    assert summary["tsr_cost_means"]["tsr_score_gap"] == pytest.approx(1.0)
+    assert summary["tsr_cost_means"]["tsr_proposals"] == pytest.approx(2.0)
+    unscored = rep.summarize(rep.group_episodes([_row("a_0_0", math.nan)]), k=1)
+    assert "tsr_score_gap" not in unscored["tsr_cost_means"]  # nothing finite to average
+    assert "nan" not in rep.table(summary) and "score_gap=1.0" in rep.table(summary)
+
+
+def test_rows_whose_uid_is_not_a_sample_key_count_as_their_own_session():
+    seeds = rep.group_episodes([_row("s_1", 0.0), _row("s_2", 0.0), _row("t", 0.0), _row("u_0_0", 0.0)])
+    assert {k: len(v) for k, v in seeds.items()} == {"s": 2, "t": 1, "u": 1}
