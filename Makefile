@@ -49,7 +49,8 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check tsr_verl patches tests benchmarks
+	$(PY) -m ruff check tsr_verl patches tests benchmarks recipes
+	$(PY) -m ruff format --check tsr_verl patches tests benchmarks recipes
 
 clean-venv:
 	rm -rf $(VENV)

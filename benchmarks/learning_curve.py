@@ -37,32 +37,45 @@ def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> lis
     """A size the 2-core CPU trains in minutes: one optimizer update per step on the groups the
     instance filter keeps."""
     kept = max(1, int(groups * keep_ratio)) * group_size
-    return [f"data.train_batch_size={groups}", f"actor_rollout_ref.rollout.n={group_size}",
-            # Turn 1 is ~255 tokens; 5 turns of <= 24 answer tokens + ~75 observation tokens fit
-            # in 512. veRL pads every sequence to prompt + response length on CPU (no
-            # remove-padding), so these two numbers set the actor update's cost.
-            "data.max_prompt_length=288", "data.max_response_length=512",
-            "actor_rollout_ref.rollout.max_model_len=800",
-            "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
-            f"actor_rollout_ref.actor.ppo_mini_batch_size={kept // group_size}",
-            # Micro batches of one group bound the [batch, length, vocab] logits in memory.
-            f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={group_size}",
-            f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
-            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
-            f"actor_rollout_ref.actor.optim.lr={lr}"]  # fmt: skip
+    return [
+        f"data.train_batch_size={groups}",
+        f"actor_rollout_ref.rollout.n={group_size}",
+        # Turn 1 is ~255 tokens; 5 turns of <= 24 answer tokens + ~75 observation tokens fit
+        # in 512. veRL pads every sequence to prompt + response length on CPU (no
+        # remove-padding), so these two numbers set the actor update's cost.
+        "data.max_prompt_length=288",
+        "data.max_response_length=512",
+        "actor_rollout_ref.rollout.max_model_len=800",
+        "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={kept // group_size}",
+        # Micro batches of one group bound the [batch, length, vocab] logits in memory.
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={group_size}",
+        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        f"actor_rollout_ref.actor.optim.lr={lr}",
+    ]
 
 
 def job_args(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int, run_dir: Path) -> list[str]:
-    args = [f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}",
-            f"actor_rollout_ref.model.path={model}", f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
-            f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
-            f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
-            "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
-            f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={seed}",
-            f"trainer.total_training_steps={ns.steps}", f"trainer.test_freq={ns.eval_every}",
-            "trainer.val_before_train=true", "trainer.save_freq=-1", "trainer.logger=[console,file]",
-            f"trainer.default_local_dir={run_dir / 'checkpoints'}", f"hydra.run.dir={run_dir / 'hydra'}",
-            f"algorithm.reward_variance_filtering.top_k_ratio={ns.keep_ratio}"]  # fmt: skip
+    args = [
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'val.parquet'}",
+        f"actor_rollout_ref.model.path={model}",
+        f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
+        f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
+        f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
+        "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
+        f"data.seed={seed}",
+        f"actor_rollout_ref.rollout.seed={seed}",
+        f"trainer.total_training_steps={ns.steps}",
+        f"trainer.test_freq={ns.eval_every}",
+        "trainer.val_before_train=true",
+        "trainer.save_freq=-1",
+        "trainer.logger=[console,file]",
+        f"trainer.default_local_dir={run_dir / 'checkpoints'}",
+        f"hydra.run.dir={run_dir / 'hydra'}",
+        f"algorithm.reward_variance_filtering.top_k_ratio={ns.keep_ratio}",
+    ]
     if ns.device == "cpu":
         args += cpu_sizes(ns.groups, ns.group_size, ns.keep_ratio, ns.lr)
     return args
@@ -77,18 +90,34 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
 
     env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery}
     data = ns.out / "data"
-    write_splits(data, "frozenlake", env_config, {"train": ns.steps * ns.groups, "val": ns.val},
-                 max_actions=MAX_TURNS, parse=ParseConfig(max_actions_per_turn=1), progress=False)  # fmt: skip
+    write_splits(
+        data,
+        "frozenlake",
+        env_config,
+        {"train": ns.steps * ns.groups, "val": ns.val},
+        max_actions=MAX_TURNS,
+        parse=ParseConfig(max_actions_per_turn=1),
+        progress=False,
+    )
     if ns.model:
         return Path(ns.model).resolve(), data
     warm = ns.out / "model_warm"
     if not (warm / "config.json").is_file():
         prepare_default_model()  # its tokenizer is the tiny model's
-        tiny = build_tiny_model(ns.out / "model_tiny", hidden_size=256, num_heads=4, num_layers=4,
-                                intermediate_size=512, tokenizer_dir=default_model_dir())  # fmt: skip
+        tiny = build_tiny_model(
+            ns.out / "model_tiny",
+            hidden_size=256,
+            num_heads=4,
+            num_layers=4,
+            intermediate_size=512,
+            tokenizer_dir=default_model_dir(),
+        )
         losses = warm_start(tiny, warm, "frozenlake", env_config, steps=ns.warmstart_steps, max_actions=MAX_TURNS)
-        print(f"[learning_curve] format warm-start: answer-token loss {losses['loss_first']:.2f} -> "
-              f"{losses['loss_last']:.2f}", flush=True)  # fmt: skip
+        print(
+            f"[learning_curve] format warm-start: answer-token loss {losses['loss_first']:.2f} -> "
+            f"{losses['loss_last']:.2f}",
+            flush=True,
+        )
     return warm, data
 
 
@@ -104,11 +133,15 @@ def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed
         metrics.unlink(missing_ok=True)
         # The FrozenLake recipe through the one job runner; these sizes replace cpu.yaml's, and its
         # validation cap is left out (each checkpoint is evaluated on all --val episodes).
-        job = Job(Recipe.load("frozenlake"), ns.device, job_args(ns, data, model, strategy, seed, run_dir), for_eval=True)
+        job = Job(
+            Recipe.load("frozenlake"), ns.device, job_args(ns, data, model, strategy, seed, run_dir), for_eval=True
+        )
         start = time.monotonic()
         rc = job.run(run_dir, "train.log")
-        print(f"[learning_curve] {strategy} seed {seed}: exit {rc} after {(time.monotonic() - start) / 60:.1f} min",
-              flush=True)  # fmt: skip
+        print(
+            f"[learning_curve] {strategy} seed {seed}: exit {rc} after {(time.monotonic() - start) / 60:.1f} min",
+            flush=True,
+        )
         if rc != 0:
             raise SystemExit(f"run failed: see {run_dir / 'train.log'}")
     rows = read_metrics(metrics)
@@ -121,9 +154,14 @@ def summarize(results: dict[str, dict[int, dict]]) -> dict:
     for arm, by_seed in results.items():
         steps = sorted(set.intersection(*(set(r["curve"]) for r in by_seed.values())))
         values = np.array([[by_seed[s]["curve"][t] for t in steps] for s in sorted(by_seed)])
-        out[arm] = {"steps": steps, "per_seed": {s: values[i].tolist() for i, s in enumerate(sorted(by_seed))},
-                    "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
-                    "min": values.min(0).tolist(), "max": values.max(0).tolist()}  # fmt: skip
+        out[arm] = {
+            "steps": steps,
+            "per_seed": {s: values[i].tolist() for i, s in enumerate(sorted(by_seed))},
+            "mean": values.mean(0).tolist(),
+            "std": values.std(0).tolist(),
+            "min": values.min(0).tolist(),
+            "max": values.max(0).tolist(),
+        }
     return out
 
 
@@ -135,16 +173,24 @@ def plot(summary: dict, results: dict, tsr_arm: str, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for arm, s in summary.items():
-        (line,) = ax.plot(s["steps"], np.array(s["mean"]) * 100, marker="o", label=f"{arm} (mean of {len(s['per_seed'])} seeds)")
-        ax.fill_between(s["steps"], np.array(s["min"]) * 100, np.array(s["max"]) * 100, alpha=0.2, color=line.get_color())
+        (line,) = ax.plot(
+            s["steps"], np.array(s["mean"]) * 100, marker="o", label=f"{arm} (mean of {len(s['per_seed'])} seeds)"
+        )
+        ax.fill_between(
+            s["steps"], np.array(s["min"]) * 100, np.array(s["max"]) * 100, alpha=0.2, color=line.get_color()
+        )
     ax.set(xlabel="optimizer step", ylabel="held-out success, policy alone (%)", title="FrozenLake: naive vs TSR GRPO")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=120)
     train = next(iter(results[tsr_arm].values()))["train"]
-    keys = [("tsr/success", "training-episode success"), ("tsr/proposals", "proposals / episode"),
-            ("tsr/tokens_kept_ratio", "kept / generated tokens"), ("tsr_filter/groups_kept", "groups kept by filter")]  # fmt: skip
+    keys = [
+        ("tsr/success", "training-episode success"),
+        ("tsr/proposals", "proposals / episode"),
+        ("tsr/tokens_kept_ratio", "kept / generated tokens"),
+        ("tsr_filter/groups_kept", "groups kept by filter"),
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
     for ax, (key, title) in zip(axes, keys, strict=True):
         steps = [r["step"] for r in train]
@@ -192,8 +238,9 @@ def main() -> None:
     for i, step in enumerate(summary["naive"]["steps"]):
         print(f"{step:>6}" + "".join(f"{s['mean'][i]:>15.1%} ± {s['std'][i]:>4.1%}" for s in summary.values()))
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()}
-    (ns.out / "learning_curve.json").write_text(json.dumps({"meta": {**meta, "model": str(model), "minutes": minutes},
-                                                            "summary": summary}, indent=1))  # fmt: skip
+    (ns.out / "learning_curve.json").write_text(
+        json.dumps({"meta": {**meta, "model": str(model), "minutes": minutes}, "summary": summary}, indent=1)
+    )
     plot(summary, results, ns.strategy, ns.out)
     print(f"\n{minutes:.1f} min; wrote {ns.out}/learning_curve.json, learning_curve.png, tsr_metrics.png")
 

@@ -112,8 +112,9 @@ class ReplayPolicy:
 
 def episode_config(max_turns: int) -> EpisodeConfig:
     # One action per turn, lenient parsing (a 135M model rarely follows the format zero-shot).
-    return EpisodeConfig(max_turns=max_turns, max_actions=max_turns,
-                         parse=ParseConfig(max_actions_per_turn=1, lenient=True))  # fmt: skip
+    return EpisodeConfig(
+        max_turns=max_turns, max_actions=max_turns, parse=ParseConfig(max_actions_per_turn=1, lenient=True)
+    )
 
 
 def search_config(strategy: str, scorer: str) -> SearchConfig:
@@ -166,15 +167,19 @@ async def run_strategy(engine, tokenizer, env_name: str, strategy: str, seeds: l
 def print_table(env_name: str, rows: dict[str, dict], n: int) -> None:
     base = rows["naive"]
     print(f"\n{env_name}: {n} episodes (same seeds for every strategy)")
-    print(f"{'strategy':<22}{'success':>8}{'vs naive':>9}{'return':>8}{'invalid':>8}{'gen/kept':>9}"
-          f"{'tokens':>9}{'wall':>8}{'gen tok':>9}{'overhead':>9}")  # fmt: skip
+    print(
+        f"{'strategy':<22}{'success':>8}{'vs naive':>9}{'return':>8}{'invalid':>8}{'gen/kept':>9}"
+        f"{'tokens':>9}{'wall':>8}{'gen tok':>9}{'overhead':>9}"
+    )
     print(f"{'':<22}{'':>8}{'':>9}{'':>8}{'turns':>8}{'':>9}{'x naive':>9}{'x naive':>8}{'/ wall':>9}{'of wall':>9}")
     for name, r in rows.items():
         ratio = r["success"] / base["success"] if base["success"] else float("inf") if r["success"] else float("nan")
         tok = r["tokens_generated"] / max(1, base["tokens_generated"])
         wall = r["wall_s"] / base["wall_s"]
-        print(f"{name:<22}{r['success']:>8.1%}{ratio:>8.1f}x{r['return']:>8.2f}{r['invalid_turns']:>8.0%}"
-              f"{r['gen_per_kept']:>9.2f}{tok:>8.2f}x{wall:>7.2f}x{wall / tok:>9.2f}{r['overhead']:>9.2%}")  # fmt: skip
+        print(
+            f"{name:<22}{r['success']:>8.1%}{ratio:>8.1f}x{r['return']:>8.2f}{r['invalid_turns']:>8.0%}"
+            f"{r['gen_per_kept']:>9.2f}{tok:>8.2f}x{wall:>7.2f}x{wall / tok:>9.2f}{r['overhead']:>9.2%}"
+        )
 
 
 def plot(all_rows: dict[str, dict[str, dict]], path: Path) -> None:
@@ -219,16 +224,32 @@ def main() -> None:
 
     model = args.model or str(prepare_default_model())
     tokenizer = AutoTokenizer.from_pretrained(model)
-    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, dtype="bfloat16", enforce_eager=True,
-                                                       enable_prefix_caching=True, max_model_len=4096))  # fmt: skip
+    engine = AsyncLLM.from_engine_args(
+        AsyncEngineArgs(
+            model=model, dtype="bfloat16", enforce_eager=True, enable_prefix_caching=True, max_model_len=4096
+        )
+    )
     # "</answer>" ends an answer (the parser needs nothing after it): a stop string, as RAGEN uses.
-    params = {"temperature": args.temperature, "top_p": 1.0, "max_tokens": args.max_tokens,
-              "stop": ["</answer>"], "include_stop_str_in_output": True}  # fmt: skip
+    params = {
+        "temperature": args.temperature,
+        "top_p": 1.0,
+        "max_tokens": args.max_tokens,
+        "stop": ["</answer>"],
+        "include_stop_str_in_output": True,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     all_rows: dict[str, dict[str, dict]] = {}
-    meta = {"model": model, "episodes": args.episodes, "seeds": [seeds[0], seeds[-1]], "env": ENVS,
-            "strategies": STRATEGIES, "sampling": params, "device": args.device, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    meta = {
+        "model": model,
+        "episodes": args.episodes,
+        "seeds": [seeds[0], seeds[-1]],
+        "env": ENVS,
+        "strategies": STRATEGIES,
+        "sampling": params,
+        "device": args.device,
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
     async def go() -> None:
         await run_strategy(engine, tokenizer, args.env[0], "naive", seeds[:2], params)  # warm-up, not reported
@@ -238,7 +259,9 @@ def main() -> None:
                 all_rows[env_name][strategy] = await run_strategy(engine, tokenizer, env_name, strategy, seeds, params)
                 r = all_rows[env_name][strategy]
                 print(f"[{env_name}/{strategy}] success {r['success']:.1%} wall {r['wall_s']:.0f}s", flush=True)
-                write_json({"meta": meta, "results": all_rows}, args.out / "rollout_quality.json")  # after each strategy
+                write_json(
+                    {"meta": meta, "results": all_rows}, args.out / "rollout_quality.json"
+                )  # after each strategy
 
     asyncio.run(go())
     engine.shutdown()

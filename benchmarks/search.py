@@ -69,16 +69,27 @@ def evaluate(env_name: str, strategy: str, groups: int, group_size: int) -> dict
                 result = asyncio.run(driver.run(env, seed=seed, stream=member))
                 m = search_metrics(result)
                 returns.append(result.best.total_return)
-                rows.append((result.best.total_return, result.best.success, m["tsr/kept_invalid"],
-                             m["tsr/proposals"], m["tsr/env_steps"]))  # fmt: skip
+                rows.append(
+                    (
+                        result.best.total_return,
+                        result.best.success,
+                        m["tsr/kept_invalid"],
+                        m["tsr/proposals"],
+                        m["tsr/env_steps"],
+                    )
+                )
         zero_std += float(np.std(returns)) < 1e-9
         forks += len(seen)
         reused += len(seen) - len(set(seen))
     arr = np.array(rows, dtype=float).mean(axis=0)
     n = groups * group_size
-    return {**dict(zip(("return", "success", "kept_invalid", "proposals", "env_steps"), arr, strict=True)),
-            "zero_std": zero_std / groups, "forks": forks / n, "reused": reused,
-            "ms": (time.perf_counter() - start) / n * 1e3}  # fmt: skip
+    return {
+        **dict(zip(("return", "success", "kept_invalid", "proposals", "env_steps"), arr, strict=True)),
+        "zero_std": zero_std / groups,
+        "forks": forks / n,
+        "reused": reused,
+        "ms": (time.perf_counter() - start) / n * 1e3,
+    }
 
 
 def main() -> None:
@@ -87,17 +98,23 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=16, help="episodes per group (GRPO's rollout.n)")
     parser.add_argument("--env", choices=sorted(SCORERS), nargs="*", default=sorted(SCORERS), help="environments")
     args = parser.parse_args()
-    header = (f"{'strategy':<22}{'return':>8}{'success':>9}{'kept invalid':>14}{'zero-std':>10}{'forks':>8}"
-              f"{'reused':>8}{'proposals':>11}{'env steps':>11}{'ms/ep':>8}")  # fmt: skip
+    header = (
+        f"{'strategy':<22}{'return':>8}{'success':>9}{'kept invalid':>14}{'zero-std':>10}{'forks':>8}"
+        f"{'reused':>8}{'proposals':>11}{'env steps':>11}{'ms/ep':>8}"
+    )
     for env_name in args.env:
-        print(f"\n{env_name} (env defaults): {args.groups} groups x {args.group_size} episodes, random policy "
-              "with 30% junk answers, M=4, B=2, D=2, per-episode means")  # fmt: skip
+        print(
+            f"\n{env_name} (env defaults): {args.groups} groups x {args.group_size} episodes, random policy "
+            "with 30% junk answers, M=4, B=2, D=2, per-episode means"
+        )
         print(header)
         for strategy in STRATEGIES:
             r = evaluate(env_name, strategy, args.groups, args.group_size)
-            print(f"{strategy:<22}{r['return']:>8.2f}{r['success']:>9.2f}{r['kept_invalid']:>14.1%}"
-                  f"{r['zero_std']:>10.0%}{r['forks']:>8.1f}{r['reused']:>8d}{r['proposals']:>11.1f}"
-                  f"{r['env_steps']:>11.1f}{r['ms']:>8.1f}")  # fmt: skip
+            print(
+                f"{strategy:<22}{r['return']:>8.2f}{r['success']:>9.2f}{r['kept_invalid']:>14.1%}"
+                f"{r['zero_std']:>10.0%}{r['forks']:>8.1f}{r['reused']:>8d}{r['proposals']:>11.1f}"
+                f"{r['env_steps']:>11.1f}{r['ms']:>8.1f}"
+            )
 
 
 if __name__ == "__main__":

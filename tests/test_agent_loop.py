@@ -25,8 +25,12 @@ from tsr_verl.envs import EnvSpec, make
 from tsr_verl.envs.datasets import write_splits
 from tsr_verl.envs.parsing import ParseConfig, parse_turn, step_turn
 
-ANSWERS = ["<think>go</think><answer>Right</answer>", "<think>hm</think><answer>Down || Left</answer>",
-           "no idea", "<think>up</think><answer>Up</answer>"]  # fmt: skip
+ANSWERS = [
+    "<think>go</think><answer>Right</answer>",
+    "<think>hm</think><answer>Down || Left</answer>",
+    "no idea",
+    "<think>up</think><answer>Up</answer>",
+]
 
 
 class FakeServerManager:
@@ -45,8 +49,11 @@ class FakeServerManager:
         self.calls.append({"request_id": request_id, "prompt_ids": list(prompt_ids), "params": dict(sampling_params)})
         ids = self.tokenizer.encode(self.answers[n % len(self.answers)], add_special_tokens=False)
         ids = ids[: sampling_params["max_tokens"] - 1] + [self.tokenizer.eos_token_id]
-        out = TokenOutput(token_ids=ids, log_probs=[-(n + 1) / 1000 - i / 1e6 for i in range(len(ids))],
-                          extra_fields={"min_global_steps": 7 + n % 2, "max_global_steps": 7 + n % 2})  # fmt: skip
+        out = TokenOutput(
+            token_ids=ids,
+            log_probs=[-(n + 1) / 1000 - i / 1e6 for i in range(len(ids))],
+            extra_fields={"min_global_steps": 7 + n % 2, "max_global_steps": 7 + n % 2},
+        )
         self.outputs.append(out)
         return out
 
@@ -69,23 +76,35 @@ def rows(tmp_path_factory):
 def build_loop(tokenizer, server, name="tsr_agent", response_length=1024, **tsr):
     import verl  # noqa: F401  (loads the tsr_verl plugin)
 
-    config = OmegaConf.create({
-        "actor_rollout_ref": {
-            "rollout": {"prompt_length": 1024, "response_length": response_length, "custom": {"tsr": tsr},
-                        "multi_turn": {"tool_config_path": None}},
-            "model": {"path": "unused", "tokenizer_path": "unused"},
-        },
-        "data": {"apply_chat_template_kwargs": {}},
-    })  # fmt: skip
+    config = OmegaConf.create(
+        {
+            "actor_rollout_ref": {
+                "rollout": {
+                    "prompt_length": 1024,
+                    "response_length": response_length,
+                    "custom": {"tsr": tsr},
+                    "multi_turn": {"tool_config_path": None},
+                },
+                "model": {"path": "unused", "tokenizer_path": "unused"},
+            },
+            "data": {"apply_chat_template_kwargs": {}},
+        }
+    )
     return hydra.utils.instantiate(
-        config=_agent_loop_registry[name], trainer_config=DictConfigWrap(config), server_manager=server,
-        tokenizer=tokenizer, processor=None, dataset_cls=RLHFDataset, data_config=DictConfigWrap(config.data),
-    )  # fmt: skip
+        config=_agent_loop_registry[name],
+        trainer_config=DictConfigWrap(config),
+        server_manager=server,
+        tokenizer=tokenizer,
+        processor=None,
+        dataset_cls=RLHFDataset,
+        data_config=DictConfigWrap(config.data),
+    )
 
 
 async def play(loop, row):
-    return await loop.run({"temperature": 1.0, "logprobs": True}, raw_prompt=list(row.prompt),
-                          extra_info=row.extra_info, index=0)  # fmt: skip
+    return await loop.run(
+        {"temperature": 1.0, "logprobs": True}, raw_prompt=list(row.prompt), extra_info=row.extra_info, index=0
+    )
 
 
 def runs(mask: list[int]) -> list[tuple[int, int, int]]:
@@ -133,8 +152,10 @@ async def test_best_of_m_episode_tokens_mask_logprobs_and_reward(tokenizer, rows
     assert full[: len(server.calls[-1]["prompt_ids"])] == server.calls[-1]["prompt_ids"]
 
     # reward_score = the env's return for the chosen answers, replayed on a fresh env.
-    env = make(**{k: v for k, v in EnvSpec.from_row(dict(row.extra_info["env"])).__dict__.items() if k == "name"},
-               **EnvSpec.from_row(dict(row.extra_info["env"])).config)  # fmt: skip
+    env = make(
+        **{k: v for k, v in EnvSpec.from_row(dict(row.extra_info["env"])).__dict__.items() if k == "name"},
+        **EnvSpec.from_row(dict(row.extra_info["env"])).config,
+    )
     env.reset(EnvSpec.from_row(dict(row.extra_info["env"])).seed)
     replay = [step_turn(env, parse_turn(t, env.actions, ParseConfig())).reward for t in chosen_texts]
     assert out.reward_score == pytest.approx(sum(replay)) == pytest.approx(sum(turns))
@@ -176,7 +197,9 @@ async def test_outputs_pass_through_verls_postprocess_into_a_batch(tokenizer, ro
 
 async def test_eval_loop_never_searches_and_row_overrides_win(tokenizer, rows):
     server = FakeServerManager(tokenizer)
-    out = await play(build_loop(tokenizer, server, name="tsr_eval", strategy="beam", num_candidates=4), rows["sokoban"].iloc[0])
+    out = await play(
+        build_loop(tokenizer, server, name="tsr_eval", strategy="beam", num_candidates=4), rows["sokoban"].iloc[0]
+    )
     assert len(server.calls) == len(out.extra_fields["turn_scores"])  # naive: one call per turn
     row = rows["sokoban"].iloc[0].copy()
     row.extra_info = {**row.extra_info, "tsr": {"max_turns": 1, "num_candidates": 2}}
@@ -202,7 +225,11 @@ async def test_env_failure_is_a_penalised_episode_but_server_failure_propagates(
     monkeypatch.setattr(SokobanEnv, "step", broken)
     out = await play(build_loop(tokenizer, FakeServerManager(tokenizer), error_penalty=-2.0), rows["sokoban"].iloc[0])
     info = out.extra_fields["reward_extra_info"]
-    assert out.reward_score == -2.0 and info["tsr_error"] == 1.0 and "disk on fire" in out.extra_fields["tsr_error_message"]
+    assert (
+        out.reward_score == -2.0
+        and info["tsr_error"] == 1.0
+        and "disk on fire" in out.extra_fields["tsr_error_message"]
+    )
     assert len(out.response_ids) == len(out.response_mask) >= 1
     assert out.extra_fields["min_global_steps"] is not None  # fetched with a 1-token call
     monkeypatch.undo()
@@ -229,8 +256,16 @@ async def test_missing_env_spec_is_a_clear_error(tokenizer, rows):
 async def test_episodes_are_dumped_for_the_viewer(tokenizer, rows, tmp_path):
     from tsr_verl.search.record import read_jsonl
 
-    loop = build_loop(tokenizer, FakeServerManager(tokenizer), strategy="beam", num_candidates=2, beam_width=2,
-                      record_tree=True, max_turns=2, dump_dir=str(tmp_path / "dump"))  # fmt: skip
+    loop = build_loop(
+        tokenizer,
+        FakeServerManager(tokenizer),
+        strategy="beam",
+        num_candidates=2,
+        beam_width=2,
+        record_tree=True,
+        max_turns=2,
+        dump_dir=str(tmp_path / "dump"),
+    )
     outs = [await play(loop, rows["sokoban"].iloc[i]) for i in range(2)]
     (dump,) = (tmp_path / "dump").iterdir()
     records = read_jsonl(dump)
@@ -265,8 +300,14 @@ async def test_group_members_get_distinct_reproducible_search_streams(tokenizer,
     loop = build_loop(tokenizer, FakeServerManager(tokenizer), strategy="best_of_n", num_candidates=2, max_turns=1)
     row = rows["frozenlake"].iloc[0]
     for uid, session in [("u", 0), ("u", 1), ("u", 2), ("u", 3), ("v", 0), ("u", 1)]:
-        await loop.run({"temperature": 1.0}, raw_prompt=list(row.prompt), extra_info=row.extra_info, index=0,
-                       uid=uid, session_id=session)  # fmt: skip
+        await loop.run(
+            {"temperature": 1.0},
+            raw_prompt=list(row.prompt),
+            extra_info=row.extra_info,
+            index=0,
+            uid=uid,
+            session_id=session,
+        )
     assert len(set(seen[:5])) == 5  # four members of group u and the first member of group v
     from tsr_verl.integration.agent_loop import session_stream
 

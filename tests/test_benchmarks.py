@@ -18,9 +18,14 @@ SCRIPTS = [
 
 @pytest.mark.parametrize(("script", "args", "expect"), SCRIPTS, ids=[s[0] for s in SCRIPTS])
 def test_benchmark_script_runs(repo_root, tmp_path, script, args, expect):
-    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), *args], capture_output=True,
-                          text=True, timeout=600, cwd=tmp_path, env={"TSR_VERL_CACHE": str(tmp_path / "cache"),
-                                                                      "PATH": "/usr/bin:/bin"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={"TSR_VERL_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert expect in done.stdout
 
@@ -28,17 +33,23 @@ def test_benchmark_script_runs(repo_root, tmp_path, script, args, expect):
 @pytest.mark.parametrize("script", ["rollout_quality.py", "learning_curve.py"])
 def test_llm_benchmarks_parse_their_arguments(repo_root, script):
     """These two need vLLM / veRL runs of minutes to hours; here only their command lines."""
-    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), "--help"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]
 
 
 def test_webshop_reference_check_runs(repo_root, tmp_path):
     """benchmarks/webshop_reference.py on a few vendored queries and purchases (spaCy path)."""
     args = ["--ref-dir", str(repo_root / "tests" / "fixtures" / "webshop"), "--queries", "10", "--rewards", "10"]
-    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "webshop_reference.py"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                          env={"TSR_VERL_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / "webshop_reference.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={"TSR_VERL_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "search backend bm25s: 10 queries" in done.stdout and "page-1 agreement (top-10 set): " in done.stdout
     assert "exact match with upstream:     10/10" in done.stdout

@@ -8,8 +8,15 @@ from tsr_verl.envs import StepResult, TextEnv, make
 from tsr_verl.envs.check import EnvCheckError, check_env
 
 
-@pytest.mark.parametrize(("name", "cfg"), [("sokoban", {}), ("frozenlake", {"is_slippery": True}),
-                                            ("frozenlake", {"is_slippery": False}), ("webshop", {"max_steps": 20})])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "cfg"),
+    [
+        ("sokoban", {}),
+        ("frozenlake", {"is_slippery": True}),
+        ("frozenlake", {"is_slippery": False}),
+        ("webshop", {"max_steps": 20}),
+    ],
+)
 def test_builtin_envs_pass(name, cfg):
     check_env(make(name, **cfg))
 

@@ -52,15 +52,33 @@ def test_existing_files_survive_a_failed_write(tmp_path):
 
 
 def test_cli_make_data(tmp_path, subprocess_env):
-    cmd = [sys.executable, "-m", "tsr_verl.cli.main", "make-data", "frozenlake", "--out", str(tmp_path),
-           "--train", "6", "--val", "2", "--test", "0", "--set", "size=5", "--set", "success_rate=0.8"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tsr_verl.cli.main",
+        "make-data",
+        "frozenlake",
+        "--out",
+        str(tmp_path),
+        "--train",
+        "6",
+        "--val",
+        "2",
+        "--test",
+        "0",
+        "--set",
+        "size=5",
+        "--set",
+        "success_rate=0.8",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "train.parquet", "val.parquet"]
     spec = EnvSpec.from_row(dict(pd.read_parquet(tmp_path / "train.parquet").extra_info[0]["env"]))
     assert spec.config == {"size": 5, "success_rate": 0.8}
-    bad = subprocess.run(cmd[:-4] + ["--seed-start", "val=3"], capture_output=True, text=True,
-                         env=subprocess_env(), timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        cmd[:-4] + ["--seed-start", "val=3"], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
     assert bad.returncode == 2 and "seed ranges overlap" in bad.stderr
 
 
@@ -71,8 +89,9 @@ def test_verl_rl_dataset_reads_the_files(tmp_path, smollm2_tokenizer_dir):
 
     paths = write_splits(tmp_path, "sokoban", None, {"train": 4}, progress=False)
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    config = OmegaConf.create({"max_prompt_length": 1024, "filter_overlong_prompts": True,
-                               "cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    config = OmegaConf.create(
+        {"max_prompt_length": 1024, "filter_overlong_prompts": True, "cache_dir": str(tmp_path / "cache")}
+    )
     dataset = RLHFDataset(str(paths["train"]), tokenizer, config)
     assert len(dataset) == 4  # nothing filtered as overlong
     item = dataset[1]

@@ -20,6 +20,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+
 def _next_token_probs(model_dir: Path, state_dict: dict | None, text: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -63,14 +64,24 @@ def test_main_ppo_grpo_two_steps_on_cpu(tmp_path, repo_root, peaked_tiny_model, 
     metrics, ckpt = tmp_path / "metrics.jsonl", tmp_path / "ckpt"
     started = time.time()
     cmd = [
-        sys.executable, "-m", "tsr_verl.cli.launch", "--device", "cpu", "--",
-        f"--config-path={repo_root / 'recipes/smoke/config'}", "--config-name=smoke_grpo",
-        f"data.train_files={train}", f"data.val_files={val}",
+        sys.executable,
+        "-m",
+        "tsr_verl.cli.launch",
+        "--device",
+        "cpu",
+        "--",
+        f"--config-path={repo_root / 'recipes/smoke/config'}",
+        "--config-name=smoke_grpo",
+        f"data.train_files={train}",
+        f"data.val_files={val}",
         f"actor_rollout_ref.model.path={peaked_tiny_model}",
         "actor_rollout_ref.actor.optim.lr=1e-2",
-        "trainer.total_training_steps=2", "trainer.save_freq=1", f"trainer.default_local_dir={ckpt}",
-        "trainer.logger=[console,file]", f"hydra.run.dir={tmp_path / 'hydra'}",
-    ]  # fmt: skip
+        "trainer.total_training_steps=2",
+        "trainer.save_freq=1",
+        f"trainer.default_local_dir={ckpt}",
+        "trainer.logger=[console,file]",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    ]
     env = subprocess_env(VERL_FILE_LOGGER_PATH=str(metrics))
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     (tmp_path / "train.log").write_text(proc.stdout + proc.stderr)

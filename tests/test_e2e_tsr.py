@@ -23,17 +23,45 @@ FILTER = ["algorithm.reward_variance_filtering.top_k_ratio=0.5"]  # the recipe e
 
 def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, env_name, algo, strategy, *extra):
     data = tmp_path / "data"
-    prep = subprocess.run(["bash", str(repo_root / f"recipes/{env_name}/prepare_data.sh"), "--out", str(data),
-                           "--train", "8", "--val", "4", "--test", "0"],
-                          capture_output=True, text=True, env=subprocess_env(), timeout=300)  # fmt: skip
+    prep = subprocess.run(
+        [
+            "bash",
+            str(repo_root / f"recipes/{env_name}/prepare_data.sh"),
+            "--out",
+            str(data),
+            "--train",
+            "8",
+            "--val",
+            "4",
+            "--test",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert prep.returncode == 0, prep.stderr
     metrics = tmp_path / "metrics.jsonl"
     env = subprocess_env(MODEL=str(tiny_model_dir), DATA=str(data), VERL_FILE_LOGGER_PATH=str(metrics))
-    cmd = ["bash", str(repo_root / f"recipes/{env_name}/run.sh"), algo, strategy, "--device", "cpu",
-           "actor_rollout_ref.rollout.custom.tsr.num_candidates=2", "actor_rollout_ref.rollout.custom.tsr.beam_width=2",
-           "actor_rollout_ref.rollout.custom.tsr.max_turns=2", "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=16",
-           "trainer.total_training_steps=2", "trainer.test_freq=2", "trainer.val_before_train=false",
-           "trainer.logger=[console,file]", *FILTER, *extra]  # fmt: skip
+    cmd = [
+        "bash",
+        str(repo_root / f"recipes/{env_name}/run.sh"),
+        algo,
+        strategy,
+        "--device",
+        "cpu",
+        "actor_rollout_ref.rollout.custom.tsr.num_candidates=2",
+        "actor_rollout_ref.rollout.custom.tsr.beam_width=2",
+        "actor_rollout_ref.rollout.custom.tsr.max_turns=2",
+        "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=16",
+        "trainer.total_training_steps=2",
+        "trainer.test_freq=2",
+        "trainer.val_before_train=false",
+        "trainer.logger=[console,file]",
+        *FILTER,
+        *extra,
+    ]
     started = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
     (tmp_path / "train.log").write_text(done.stdout + done.stderr)
@@ -47,10 +75,21 @@ def check_common(rows):
     assert sorted(rows) == [1, 2]
     for step in (1, 2):
         m = rows[step]
-        for key in ("tsr/proposals", "tsr/tokens_generated", "tsr/tokens_kept", "tsr/success", "tsr/episode_return",
-                    "tsr/num_turns", "tsr/kept_invalid", "tsr/selection_changed", "tsr_filter/groups_before",
-                    "tsr_filter/groups_kept", "tsr_filter/zero_variance_fraction", "tsr_filter/error_groups",
-                    "actor/pg_loss"):  # fmt: skip
+        for key in (
+            "tsr/proposals",
+            "tsr/tokens_generated",
+            "tsr/tokens_kept",
+            "tsr/success",
+            "tsr/episode_return",
+            "tsr/num_turns",
+            "tsr/kept_invalid",
+            "tsr/selection_changed",
+            "tsr_filter/groups_before",
+            "tsr_filter/groups_kept",
+            "tsr_filter/zero_variance_fraction",
+            "tsr_filter/error_groups",
+            "actor/pg_loss",
+        ):
             assert key in m and math.isfinite(m[key]), key
         assert m["tsr/tokens_generated"] >= m["tsr/tokens_kept"] > 0
         # Both tests search (score_samples=1): every proposal is scored on its own fork, and every

@@ -25,20 +25,49 @@ TSR = "actor_rollout_ref.rollout.custom.tsr"
 
 def test_webshop_grpo_beam(tmp_path, repo_root, tiny_model_dir, subprocess_env, leftovers):
     data = tmp_path / "data"
-    prep = subprocess.run(["bash", str(repo_root / "recipes/webshop/prepare_data.sh"), "--out", str(data),
-                           "--train", "4", "--val", "2", "--test", "0"],
-                          capture_output=True, text=True, env=subprocess_env(), timeout=300)  # fmt: skip
+    prep = subprocess.run(
+        [
+            "bash",
+            str(repo_root / "recipes/webshop/prepare_data.sh"),
+            "--out",
+            str(data),
+            "--train",
+            "4",
+            "--val",
+            "2",
+            "--test",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert prep.returncode == 0, prep.stderr
     metrics = tmp_path / "metrics.jsonl"
     env = subprocess_env(MODEL=str(tiny_model_dir), DATA=str(data), VERL_FILE_LOGGER_PATH=str(metrics))
-    cmd = ["bash", str(repo_root / "recipes/webshop/run.sh"), "grpo", "beam", "--device", "cpu",
-           f"{TSR}.num_candidates=2", f"{TSR}.beam_width=2", f"{TSR}.max_turns=2", f"{TSR}.max_tokens_per_turn=16",
-           "trainer.total_training_steps=2", "trainer.test_freq=2", "trainer.val_before_train=false",
-           "data.val_max_samples=2", "trainer.logger=[console,file]",
-           # The tiny model's context is 2048 (SmolLM2's 8192 takes cpu_overrides' 768 + 2048 as is);
-           # 2 turns of 16 tokens around one results page (~800 tokens) fit in 1280.
-           "data.max_response_length=1280", "actor_rollout_ref.rollout.max_model_len=2048",
-           "algorithm.reward_variance_filtering.top_k_ratio=0.5"]  # fmt: skip
+    cmd = [
+        "bash",
+        str(repo_root / "recipes/webshop/run.sh"),
+        "grpo",
+        "beam",
+        "--device",
+        "cpu",
+        f"{TSR}.num_candidates=2",
+        f"{TSR}.beam_width=2",
+        f"{TSR}.max_turns=2",
+        f"{TSR}.max_tokens_per_turn=16",
+        "trainer.total_training_steps=2",
+        "trainer.test_freq=2",
+        "trainer.val_before_train=false",
+        "data.val_max_samples=2",
+        "trainer.logger=[console,file]",
+        # The tiny model's context is 2048 (SmolLM2's 8192 takes cpu_overrides' 768 + 2048 as is);
+        # 2 turns of 16 tokens around one results page (~800 tokens) fit in 1280.
+        "data.max_response_length=1280",
+        "actor_rollout_ref.rollout.max_model_len=2048",
+        "algorithm.reward_variance_filtering.top_k_ratio=0.5",
+    ]
     started = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     (tmp_path / "train.log").write_text(done.stdout + done.stderr)
@@ -49,9 +78,18 @@ def test_webshop_grpo_beam(tmp_path, repo_root, tiny_model_dir, subprocess_env, 
     assert sorted(rows) == [1, 2]
     for step in (1, 2):
         m = rows[step]
-        for key in ("tsr/proposals", "tsr/tokens_generated", "tsr/tokens_kept", "tsr/success", "tsr/episode_return",
-                    "tsr/num_turns", "tsr/env_steps", "tsr_filter/groups_before", "tsr_filter/groups_kept",
-                    "actor/pg_loss"):  # fmt: skip
+        for key in (
+            "tsr/proposals",
+            "tsr/tokens_generated",
+            "tsr/tokens_kept",
+            "tsr/success",
+            "tsr/episode_return",
+            "tsr/num_turns",
+            "tsr/env_steps",
+            "tsr_filter/groups_before",
+            "tsr_filter/groups_kept",
+            "actor/pg_loss",
+        ):
             assert key in m and math.isfinite(m[key]), key
         assert m["tsr/tokens_generated"] >= m["tsr/tokens_kept"] > 0
         assert m["tsr/error"] == 0  # the WebShop env and the env_progress scorer ran without raising

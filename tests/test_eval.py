@@ -21,9 +21,16 @@ from tsr_verl.cli.main import main as cli_main
 
 @pytest.mark.parametrize(
     ("n", "c", "k", "expected"),
-    [(5, 2, 1, 0.4), (5, 2, 2, 1 - 3 / 10), (4, 0, 2, 0.0), (3, 3, 1, 1.0), (4, 1, 4, 1.0), (6, 1, 3, 0.5),
-     (10, 3, 5, 1 - 21 / 252)],
-)  # fmt: skip
+    [
+        (5, 2, 1, 0.4),
+        (5, 2, 2, 1 - 3 / 10),
+        (4, 0, 2, 0.0),
+        (3, 3, 1, 1.0),
+        (4, 1, 4, 1.0),
+        (6, 1, 3, 0.5),
+        (10, 3, 5, 1 - 21 / 252),
+    ],
+)
 def test_pass_at_k_hand_computed(n, c, k, expected):
     assert rep.pass_at_k(n, c, k) == pytest.approx(expected)
 
@@ -57,21 +64,37 @@ def test_bootstrap_is_reproducible_and_contains_the_mean():
 # --- veRL's dump format ------------------------------------------------------------------------
 
 
-def dump_row(uid: str, session: int, index: int, success: float, ret: float, turns: float, invalid: float,
-             proposals: float = 1.0) -> dict:  # fmt: skip
+def dump_row(
+    uid: str, session: int, index: int, success: float, ret: float, turns: float, invalid: float, proposals: float = 1.0
+) -> dict:
     """One line as ``PPOTrainer._write_generations`` writes it for a ``tsr_agent``/``tsr_eval`` episode."""
-    return {"input": f"prompt {uid}", "output": "<answer>Left</answer>", "gts": "", "score": ret, "step": 0,
-            "reward": ret, "success": success, "episode_return": ret, "num_turns": turns, "invalid_rate": invalid,
-            "tsr_error": 0.0, "tsr_proposals": proposals, "tsr_tokens_generated": 10.0 * proposals,
-            "uid": f"{uid}_{session}_{index}"}  # fmt: skip
+    return {
+        "input": f"prompt {uid}",
+        "output": "<answer>Left</answer>",
+        "gts": "",
+        "score": ret,
+        "step": 0,
+        "reward": ret,
+        "success": success,
+        "episode_return": ret,
+        "num_turns": turns,
+        "invalid_rate": invalid,
+        "tsr_error": 0.0,
+        "tsr_proposals": proposals,
+        "tsr_tokens_generated": 10.0 * proposals,
+        "uid": f"{uid}_{session}_{index}",
+    }
 
 
 def hand_dump(tmp_path):
     rows = [
-        dump_row("a", 0, 0, 1.0, 1.0, 2.0, 0.0), dump_row("a", 1, 0, 0.0, -0.1, 5.0, 0.2),
-        dump_row("b", 0, 0, 0.0, 0.0, 5.0, 0.4), dump_row("b", 1, 0, 0.0, 0.0, 5.0, 0.0),
-        dump_row("c", 0, 0, 1.0, 0.9, 3.0, 0.0, 3.0), dump_row("c", 1, 0, 1.0, 1.0, 1.0, 0.0),
-    ]  # fmt: skip
+        dump_row("a", 0, 0, 1.0, 1.0, 2.0, 0.0),
+        dump_row("a", 1, 0, 0.0, -0.1, 5.0, 0.2),
+        dump_row("b", 0, 0, 0.0, 0.0, 5.0, 0.4),
+        dump_row("b", 1, 0, 0.0, 0.0, 5.0, 0.0),
+        dump_row("c", 0, 0, 1.0, 0.9, 3.0, 0.0, 3.0),
+        dump_row("c", 1, 0, 1.0, 1.0, 1.0, 0.0),
+    ]
     path = tmp_path / "0.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -97,8 +120,11 @@ def test_summary_of_a_hand_made_dump(tmp_path):
 
 
 def test_k1_success_uses_wilson_and_multi_output_sessions_count_once(tmp_path):
-    rows = [dump_row("a", 0, 0, 0.0, 0.0, 1.0, 0.0), dump_row("a", 0, 1, 1.0, 1.0, 2.0, 0.0),
-            dump_row("b", 0, 0, 0.0, 0.0, 5.0, 1.0)]  # fmt: skip
+    rows = [
+        dump_row("a", 0, 0, 0.0, 0.0, 1.0, 0.0),
+        dump_row("a", 0, 1, 1.0, 1.0, 2.0, 0.0),
+        dump_row("b", 0, 0, 0.0, 0.0, 5.0, 1.0),
+    ]
     seeds = rep.group_episodes(rows)
     assert [e["success"] for e in seeds["a"]] == [1.0]  # the session's last output
     s = rep.summarize(seeds, k=1)
@@ -111,8 +137,9 @@ def test_dump_written_by_verl_itself_is_parsed(tmp_path):
 
     rows = [dump_row(u, s, 0, float(u == "x"), 1.0, 2.0, 0.0) for u in ("x", "y") for s in range(3)]
     extra = {k: [r[k] for r in rows] for k in rows[0] if k not in ("input", "output", "gts", "score", "step")}
-    PPOTrainer._write_generations([r["input"] for r in rows], [r["output"] for r in rows], [""] * 6,
-                                  [1.0] * 6, extra, str(tmp_path), 0)  # fmt: skip
+    PPOTrainer._write_generations(
+        [r["input"] for r in rows], [r["output"] for r in rows], [""] * 6, [1.0] * 6, extra, str(tmp_path), 0
+    )
     s = rep.summarize(rep.group_episodes(rep.load_dump(tmp_path / "0.jsonl")), k=3)
     assert (s["seeds"], s["episodes"]) == (2, 6) and s["pass@3"]["mean"] == 0.5 and s["success"]["mean"] == 0.5
 
@@ -197,9 +224,15 @@ def test_job_arguments_and_test_split(tmp_path):
     naive = pd.read_parquet(tsr_eval.write_test_split(tmp_path / "n", "frozenlake", {}, 2, 7, "naive"))
     assert set(naive.agent_name) == {"tsr_eval"}
     args = tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", data, "cpu").hydra_args()
-    for expected in ("trainer.val_only=true", "trainer.val_before_train=true", "actor_rollout_ref.rollout.val_kwargs.n=3",
-                     "actor_rollout_ref.rollout.val_kwargs.temperature=0", "data.train_batch_size=2",
-                     "actor_rollout_ref.rollout.custom.tsr.strategy=beam", f"trainer.validation_data_dir={tmp_path / 'generations'}"):  # fmt: skip
+    for expected in (
+        "trainer.val_only=true",
+        "trainer.val_before_train=true",
+        "actor_rollout_ref.rollout.val_kwargs.n=3",
+        "actor_rollout_ref.rollout.val_kwargs.temperature=0",
+        "data.train_batch_size=2",
+        "actor_rollout_ref.rollout.custom.tsr.strategy=beam",
+        f"trainer.validation_data_dir={tmp_path / 'generations'}",
+    ):
         assert expected in args
     assert args[-1] == "actor_rollout_ref.rollout.custom.tsr.beam_width=3"
     assert "data.train_batch_size=2" not in tsr_eval.eval_job(ns, tmp_path, tmp_path / "m", data, "gpu").hydra_args()
@@ -222,11 +255,16 @@ def test_job_composes_and_preflight_catches_bad_tsr_keys(tmp_path):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--env", "atari"], "unknown environment"), (["--model", "MISSING"], "no such file"),
-     (["--set", "bogus=1"], "bad frozenlake config"), (["--set", "size=-3"], "bad frozenlake config"),
-     (["--episodes", "0"], "--episodes"), (["--tsr", "novalue"], "KEY=VALUE"),
-     (["--mode", "sampled", "--temperature", "0"], "temperature")],
-)  # fmt: skip
+    [
+        (["--env", "atari"], "unknown environment"),
+        (["--model", "MISSING"], "no such file"),
+        (["--set", "bogus=1"], "bad frozenlake config"),
+        (["--set", "size=-3"], "bad frozenlake config"),
+        (["--episodes", "0"], "--episodes"),
+        (["--tsr", "novalue"], "KEY=VALUE"),
+        (["--mode", "sampled", "--temperature", "0"], "temperature"),
+    ],
+)
 def test_bad_input_fails_before_anything_runs(tmp_path, tiny_hf, capsys, monkeypatch, argv, message):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("nothing may run"))
     base = {"--model": str(tiny_hf), "--env": "frozenlake", "--out": str(tmp_path / "out")}
@@ -260,16 +298,42 @@ def tiny_hf(tmp_path):
 @pytest.mark.slow
 def test_eval_of_a_fresh_checkpoint(tmp_path, repo_root, tiny_model_dir, subprocess_env, leftovers):
     data = tmp_path / "data"
-    prep = subprocess.run(["bash", str(repo_root / "recipes/frozenlake/prepare_data.sh"), "--out", str(data),
-                           "--train", "2", "--val", "2", "--test", "0"],
-                          capture_output=True, text=True, env=subprocess_env(), timeout=300)  # fmt: skip
+    prep = subprocess.run(
+        [
+            "bash",
+            str(repo_root / "recipes/frozenlake/prepare_data.sh"),
+            "--out",
+            str(data),
+            "--train",
+            "2",
+            "--val",
+            "2",
+            "--test",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert prep.returncode == 0, prep.stderr
     ckpt = tmp_path / "ckpt"
     tsr = "actor_rollout_ref.rollout.custom.tsr."
     small = [f"{tsr}max_turns=2", f"{tsr}max_tokens_per_turn=16"]
-    train = ["bash", str(repo_root / "recipes/frozenlake/run.sh"), "grpo", "naive", "--device", "cpu", *small,
-             "trainer.total_training_steps=1", "trainer.save_freq=1", "trainer.test_freq=-1",
-             "trainer.val_before_train=false", f"trainer.default_local_dir={ckpt}"]  # fmt: skip
+    train = [
+        "bash",
+        str(repo_root / "recipes/frozenlake/run.sh"),
+        "grpo",
+        "naive",
+        "--device",
+        "cpu",
+        *small,
+        "trainer.total_training_steps=1",
+        "trainer.save_freq=1",
+        "trainer.test_freq=-1",
+        "trainer.val_before_train=false",
+        f"trainer.default_local_dir={ckpt}",
+    ]
     started = time.time()
     env = subprocess_env(MODEL=str(tiny_model_dir), DATA=str(data))
     done = subprocess.run(train, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
@@ -277,9 +341,24 @@ def test_eval_of_a_fresh_checkpoint(tmp_path, repo_root, tiny_model_dir, subproc
     step = ckpt / "global_step_1"
     assert (step / "actor").is_dir()
     out = tmp_path / "eval"
-    cmd = [str(repo_root / ".venv/bin/tsr-verl"), "eval", "--model", str(step), "--env", "frozenlake",
-           "--episodes", "4", "--device", "cpu", "--out", str(out), "--tsr", "max_turns=2",
-           "--tsr", "max_tokens_per_turn=16"]  # fmt: skip
+    cmd = [
+        str(repo_root / ".venv/bin/tsr-verl"),
+        "eval",
+        "--model",
+        str(step),
+        "--env",
+        "frozenlake",
+        "--episodes",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--tsr",
+        "max_turns=2",
+        "--tsr",
+        "max_tokens_per_turn=16",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), cwd=tmp_path, timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:] + (out / "eval.log").read_text()[-4000:]
     report = json.loads((out / "eval.json").read_text())

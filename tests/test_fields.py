@@ -50,10 +50,25 @@ def test_rules_read_as_words():
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("count", 0), ("count", True), ("count", 2.0), ("count", "3"), ("ratio", 0), ("ratio", 1.5), ("ratio", False),
-     ("mode", "c"), ("flag", "yes"), ("flag", 1), ("name", " "), ("name", 3), ("limit", -1), ("loose", -0.1),
-     ("loose", "1"), ("count", None)],
-)  # fmt: skip
+    [
+        ("count", 0),
+        ("count", True),
+        ("count", 2.0),
+        ("count", "3"),
+        ("ratio", 0),
+        ("ratio", 1.5),
+        ("ratio", False),
+        ("mode", "c"),
+        ("flag", "yes"),
+        ("flag", 1),
+        ("name", " "),
+        ("name", 3),
+        ("limit", -1),
+        ("loose", -0.1),
+        ("loose", "1"),
+        ("count", None),
+    ],
+)
 def test_a_value_out_of_bounds_names_the_key_the_rule_and_the_value(key, value):
     with pytest.raises(ValueError) as err:
         Demo(**{key: value})
@@ -84,9 +99,16 @@ def test_bad_bounds_declarations_fail_early():
 
 @pytest.mark.parametrize(
     ("cls", "where"),
-    [(SokobanConfig, "sokoban"), (FrozenLakeConfig, "frozenlake"), (WebShopConfig, "webshop"), (SearchConfig, "tsr"),
-     (EpisodeConfig, "tsr"), (ParseConfig, "ParseConfig"), (FilterConfig, "filter")],
-)  # fmt: skip
+    [
+        (SokobanConfig, "sokoban"),
+        (FrozenLakeConfig, "frozenlake"),
+        (WebShopConfig, "webshop"),
+        (SearchConfig, "tsr"),
+        (EpisodeConfig, "tsr"),
+        (ParseConfig, "ParseConfig"),
+        (FilterConfig, "filter"),
+    ],
+)
 def test_every_config_declares_its_bounds_and_defaults_satisfy_them(cls, where):
     """Each config's bounds sit on its fields; its defaults pass; breaking any bounded field
     (with a plain ``object()``, which no rule accepts) names that field."""

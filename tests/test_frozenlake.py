@@ -295,8 +295,14 @@ def test_registry_make():
 
 
 # --- forks -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cfg", [{"size": 6, "p": 0.85, "max_steps": 40}, {"size": 5, "p": 0.85, "max_steps": 30},
-                                 {"size": 4, "is_slippery": False}])  # fmt: skip
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"size": 6, "p": 0.85, "max_steps": 40},
+        {"size": 5, "p": 0.85, "max_steps": 30},
+        {"size": 4, "is_slippery": False},
+    ],
+)
 def test_the_env_contract_holds(cfg):
     """Seed determinism, fork equivalence and isolation, distinct fork streams (``check_env``)."""
     check_env(FrozenLakeEnv(**cfg), seeds=range(10), steps=30)

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+
 def _index_reachable() -> bool:
     done = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
     match = re.search(r"index-url='([^']+)'", done.stdout)
@@ -39,10 +40,22 @@ def test_gpu_stack_resolves(repo_root, tmp_path):
     if not _index_reachable():
         pytest.skip("no network to the package index")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report",
-         str(tmp_path / "report.json"), f"{repo_root}[gpu]"],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(tmp_path / "report.json"),
+            f"{repo_root}[gpu]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = (tmp_path / "report.json").read_text()
     for pin in ('"name": "vllm"', '"version": "0.24.0"', '"name": "torch"', '"version": "2.11.0"'):

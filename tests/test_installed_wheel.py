@@ -26,17 +26,40 @@ pytestmark = pytest.mark.slow
 def installed(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fresh venv's ``bin`` folder, with the wheel installed."""
     root = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            str(root / "dist"), str(repo_root)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(repo_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = (root / "dist").glob("tsr_verl-*.whl")
     venv.create(root / "venv", with_pip=False)
     py = root / "venv" / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
-                              str(wheel)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     return py.parent
 
@@ -50,8 +73,13 @@ def _run(bin_dir: Path, cwd: Path, *args: str) -> str:
 
 
 def test_the_package_comes_from_the_wheel(installed, tmp_path):
-    out = _run(installed, tmp_path, str(installed / "python"), "-c",
-               "import tsr_verl.cli.jobs as j; print(j.__file__); print(j.recipes_dir())")  # fmt: skip
+    out = _run(
+        installed,
+        tmp_path,
+        str(installed / "python"),
+        "-c",
+        "import tsr_verl.cli.jobs as j; print(j.__file__); print(j.recipes_dir())",
+    )
     module, recipes = out.split()
     assert "site-packages" in module and Path(recipes) == Path(module).parents[1] / "recipes"
 
@@ -67,9 +95,22 @@ def test_jobs_resolve_from_another_directory(installed, tmp_path, tiny_model_dir
     args = {
         "quickstart": [cli, "quickstart", "--dry-run", "--out", str(tmp_path / "q"), "--model", str(tiny_model_dir)],
         "run": [cli, "run", "sokoban", "grpo", "beam", "--device", "cpu", "--dry-run", "--model", str(tiny_model_dir)],
-        "eval": [cli, "eval", "--dry-run", "--model", str(tiny_model_dir), "--env", "frozenlake", "--episodes", "2",
-                 "--device", "cpu", "--out", str(tmp_path / "e")],
-    }[kind]  # fmt: skip
+        "eval": [
+            cli,
+            "eval",
+            "--dry-run",
+            "--model",
+            str(tiny_model_dir),
+            "--env",
+            "frozenlake",
+            "--episodes",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    }[kind]
     command = _run(installed, tmp_path, *args).strip().splitlines()[-1]
     assert "verl.trainer.main_ppo" in command
     config = _config_path(command)

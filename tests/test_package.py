@@ -80,7 +80,8 @@ def test_envs_and_search_import_nothing_from_verl_vllm_or_torch(subprocess_env):
         "        importlib.import_module(m.name)\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'verl', 'vllm', 'torch', 'transformers', 'ray'}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

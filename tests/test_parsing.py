@@ -35,9 +35,16 @@ def test_partial_invalid_is_penalised_like_ragen_but_keeps_valid_actions():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "Up", "<answer>Up</answer>", "<think>Up</think>", "<think>a</think><answer></answer>",
-     "<think>a</think><answer>fly</answer>", "<think>a</think><answer>Up"],
-)  # fmt: skip
+    [
+        "",
+        "Up",
+        "<answer>Up</answer>",
+        "<think>Up</think>",
+        "<think>a</think><answer></answer>",
+        "<think>a</think><answer>fly</answer>",
+        "<think>a</think><answer>Up",
+    ],
+)
 def test_no_valid_action_gets_the_format_penalty(text):
     turn = parse_turn(text, ACTIONS)
     assert turn.actions == () and turn.penalty == pytest.approx(-0.1)
@@ -52,8 +59,10 @@ def test_answer_only_format_when_think_disabled():
 def test_custom_separator_and_limit():
     cfg = ParseConfig(action_sep=",", max_actions_per_turn=3)
     assert parse_turn("<think></think><answer>Up, Down ,Left, Right</answer>", ACTIONS, cfg).actions == (
-        "Up", "Down", "Left",
-    )  # fmt: skip
+        "Up",
+        "Down",
+        "Left",
+    )
 
 
 def test_lenient_mode_rescues_unformatted_text_without_penalty():
@@ -67,9 +76,7 @@ def test_lenient_mode_rescues_unformatted_text_without_penalty():
     assert parse_turn("<think>left</think><answer>Up</answer>", ACTIONS, cfg).actions == ("Up",)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"action_sep": " "}, {"max_actions_per_turn": 0}, {"format_penalty": 0.5}]
-)
+@pytest.mark.parametrize("kwargs", [{"action_sep": " "}, {"max_actions_per_turn": 0}, {"format_penalty": 0.5}])
 def test_bad_config_is_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         ParseConfig(**kwargs)
@@ -77,9 +84,34 @@ def test_bad_config_is_rejected(kwargs):
 
 # --- fuzz ---------------------------------------------------------------------------------------
 _pieces = st.sampled_from(
-    ["<think>", "</think>", "<answer>", "</answer>", "||", "|", " ", "\n", "up", "UP", "Left", "rIgHt", "down",
-     "<", ">", "/", "answer", "think", "Up||", "\x00", "é", "🙂", "<ANSWER>", "</Answer>", "Upp"]
-)  # fmt: skip
+    [
+        "<think>",
+        "</think>",
+        "<answer>",
+        "</answer>",
+        "||",
+        "|",
+        " ",
+        "\n",
+        "up",
+        "UP",
+        "Left",
+        "rIgHt",
+        "down",
+        "<",
+        ">",
+        "/",
+        "answer",
+        "think",
+        "Up||",
+        "\x00",
+        "é",
+        "🙂",
+        "<ANSWER>",
+        "</Answer>",
+        "Upp",
+    ]
+)
 texts = st.one_of(st.text(max_size=200), st.lists(st.one_of(_pieces, st.text(max_size=5)), max_size=30).map("".join))
 configs = st.builds(
     ParseConfig,

@@ -149,7 +149,9 @@ def test_critic_loads_with_sdpa_on_cpu(subprocess_env, tiny_model_dir):
         print("restored", transformers.AutoModelForTokenClassification.__dict__.get("from_pretrained") is before)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "unpatched: failed"  # the problem is real

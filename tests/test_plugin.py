@@ -8,8 +8,9 @@ import textwrap
 
 
 def run_py(code: str, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          timeout=180)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=180
+    )
 
 
 def test_import_verl_registers_both_loops(subprocess_env):
@@ -24,7 +25,10 @@ def test_import_verl_registers_both_loops(subprocess_env):
         subprocess_env(),
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["tsr_verl.integration.agent_loop.TSRAgentLoop", "tsr_verl.integration.agent_loop.TSREvalAgentLoop"]
+    assert out.stdout.split() == [
+        "tsr_verl.integration.agent_loop.TSRAgentLoop",
+        "tsr_verl.integration.agent_loop.TSREvalAgentLoop",
+    ]
 
 
 def test_disabled_plugins_give_a_clear_fix_and_the_yaml_fallback_works(subprocess_env):

@@ -8,8 +8,10 @@ import sys
 from tsr_verl.cli.preflight import check, check_job, split_hydra_args
 
 TSR = "actor_rollout_ref.rollout.agent.default_agent_loop=tsr_agent"
-SAMPLER = ["trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.integration.sampler",
-           "trainer.v1.sampler.custom_sampler.name=TSRReplayBuffer"]  # fmt: skip
+SAMPLER = [
+    "trainer.v1.sampler.custom_sampler.path=pkg://tsr_verl.integration.sampler",
+    "trainer.v1.sampler.custom_sampler.name=TSRReplayBuffer",
+]
 
 
 def smoke(repo_root, *overrides: str) -> list[str]:
@@ -43,9 +45,19 @@ def test_tsr_job_config_is_validated_with_the_key_named(repo_root):
 
 
 def test_launcher_refuses_to_start_a_bad_tsr_job(repo_root, subprocess_env):
-    cmd = [sys.executable, "-m", "tsr_verl.cli.launch", "--device", "cpu", "--", *smoke(
-        repo_root, "actor_rollout_ref.rollout.agent.default_agent_loop=tsr_agent",
-        "+actor_rollout_ref.rollout.custom.tsr.num_candidates=0")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tsr_verl.cli.launch",
+        "--device",
+        "cpu",
+        "--",
+        *smoke(
+            repo_root,
+            "actor_rollout_ref.rollout.agent.default_agent_loop=tsr_agent",
+            "+actor_rollout_ref.rollout.custom.tsr.num_candidates=0",
+        ),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert done.returncode == 2 and "num_candidates must be >= 1" in done.stderr
     assert "launching" not in done.stdout
@@ -69,8 +81,15 @@ def test_dataset_manifest_with_other_prompt_settings_warns(repo_root, tmp_path):
     from tsr_verl.envs.datasets import write_splits
     from tsr_verl.envs.parsing import ParseConfig
 
-    write_splits(tmp_path, "frozenlake", {"is_slippery": False}, {"train": 1, "val": 1}, max_actions=6,
-                 parse=ParseConfig(enable_think=False), progress=False)  # fmt: skip
+    write_splits(
+        tmp_path,
+        "frozenlake",
+        {"is_slippery": False},
+        {"train": 1, "val": 1},
+        max_actions=6,
+        parse=ParseConfig(enable_think=False),
+        progress=False,
+    )
     data = [f"data.train_files={tmp_path / 'train.parquet'}", f"data.val_files={tmp_path / 'val.parquet'}"]
     # The smoke job itself uses single_turn_agent: the manifest's tsr_agent train rows make it a TSR job.
     tsr = "+actor_rollout_ref.rollout.custom.tsr"
@@ -79,8 +98,17 @@ def test_dataset_manifest_with_other_prompt_settings_warns(repo_root, tmp_path):
     assert "parse.enable_think: dataset False, job True" in warnings[0]
     assert "max_actions: dataset 6, job 10" in warnings[0] and warnings[0].startswith("data.train_files")
     # Settings that do not shape the stored prompt (parsing leniency, penalty) may differ.
-    same = check(smoke(repo_root, *data, *SAMPLER, f"{tsr}.max_actions=6", f"{tsr}.parse.enable_think=false",
-                       f"{tsr}.parse.lenient=true", f"{tsr}.parse.format_penalty=-0.5"))  # fmt: skip
+    same = check(
+        smoke(
+            repo_root,
+            *data,
+            *SAMPLER,
+            f"{tsr}.max_actions=6",
+            f"{tsr}.parse.enable_think=false",
+            f"{tsr}.parse.lenient=true",
+            f"{tsr}.parse.format_penalty=-0.5",
+        )
+    )
     assert same.warnings == []
     # Without the sampler the manifest's tsr_agent rows are enough to warn about it.
     unsampled = check(smoke(repo_root, *data, f"{tsr}.max_actions=6", f"{tsr}.parse.enable_think=false"))

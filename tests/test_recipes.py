@@ -47,10 +47,11 @@ def built(env_name: str, device: str, algo: str, strategy: str, model: str, data
 def jobs(repo_root, tiny_model_dir) -> dict[tuple[str, str, str, str], list[str]]:
     """``main_ppo`` arguments for every (env, device, algo, strategy), as ``tsr-verl run`` builds them."""
     return {
-        (env_name, device, algo, strategy): built(env_name, device, algo, strategy, str(tiny_model_dir),
-                                                  repo_root / "data" / env_name)
+        (env_name, device, algo, strategy): built(
+            env_name, device, algo, strategy, str(tiny_model_dir), repo_root / "data" / env_name
+        )
         for env_name, device, (algo, strategy) in itertools.product(RECIPES, DEVICES, COMBOS)
-    }  # fmt: skip
+    }
 
 
 def compose(args: list[str]):

@@ -32,8 +32,16 @@ def test_metric_names_are_one_pair_of_spellings():
 
 
 def _row(uid: str, gap: float, success: float = 1.0) -> dict:
-    return {"uid": uid, "success": success, "episode_return": success, "num_turns": 1.0, "invalid_rate": 0.0,
-            "tsr_error": 0.0, "tsr_proposals": 2.0, "tsr_score_gap": gap}  # fmt: skip
+    return {
+        "uid": uid,
+        "success": success,
+        "episode_return": success,
+        "num_turns": 1.0,
+        "invalid_rate": 0.0,
+        "tsr_error": 0.0,
+        "tsr_proposals": 2.0,
+        "tsr_score_gap": gap,
+    }
 
 
 def test_cost_means_skip_non_finite_values():

@@ -185,16 +185,26 @@ def test_kept_tokens_and_logprobs_are_the_proposers_own():
 def test_ties_are_broken_by_seeded_random_not_candidate_order():
     firsts = set()
     for seed in range(12):
-        picks = [run(tree(lambda p: 0.0, 1), ScriptedProposer(), seed=seed, strategy="best_of_n",
-                     num_candidates=3).best.turns[0].executed for _ in range(2)]  # fmt: skip
+        picks = [
+            run(tree(lambda p: 0.0, 1), ScriptedProposer(), seed=seed, strategy="best_of_n", num_candidates=3)
+            .best.turns[0]
+            .executed
+            for _ in range(2)
+        ]
         assert picks[0] == picks[1]  # same seed, same choice
         firsts.add(picks[0])
     assert len(firsts) > 1  # not always the first candidate
 
 
 def test_search_tree_marks_kept_and_chosen_nodes():
-    result = run(tree(delayed_prize, 2), ScriptedProposer(("A", "B")), strategy="beam", num_candidates=2,
-                 beam_width=2, record_tree=True)  # fmt: skip
+    result = run(
+        tree(delayed_prize, 2),
+        ScriptedProposer(("A", "B")),
+        strategy="beam",
+        num_candidates=2,
+        beam_width=2,
+        record_tree=True,
+    )
     nodes = result.tree
     assert len(nodes) == 1 + 2 + 4  # root, 2 candidates at turn 1, 2 beams x 2 at turn 2
     chosen = [n.text for n in nodes if n.chosen and n.parent is not None]
@@ -222,11 +232,22 @@ def plain_rollout(env: TextEnv, proposer: HashProposer, episode: EpisodeConfig):
         out = step_turn(env, parsed)
         used += len(out.executed)
         end = out.done or used >= episode.max_actions or turn == episode.max_turns
-        feedback = None if end else turn_message(turn + 1, out.observation, episode.max_actions - used,
-                                                 last_reward=out.reward, last_invalid=not out.executed,
-                                                 parse=episode.parse, prompt=episode.prompt)  # fmt: skip
-        records.append(TurnRecord(cand, parsed, out.executed, out.reward, out.terminated, out.truncated,
-                                  out.observation, feedback))  # fmt: skip
+        feedback = (
+            None
+            if end
+            else turn_message(
+                turn + 1,
+                out.observation,
+                episode.max_actions - used,
+                last_reward=out.reward,
+                last_invalid=not out.executed,
+                parse=episode.parse,
+                prompt=episode.prompt,
+            )
+        )
+        records.append(
+            TurnRecord(cand, parsed, out.executed, out.reward, out.terminated, out.truncated, out.observation, feedback)
+        )
         ctx = ctx.extend(records[-1])
         if end:
             break
@@ -234,8 +255,9 @@ def plain_rollout(env: TextEnv, proposer: HashProposer, episode: EpisodeConfig):
 
 
 def _signature(turns):
-    return [(t.candidate.token_ids, t.candidate.logprobs, t.executed, t.reward, t.observation, t.feedback)
-            for t in turns]  # fmt: skip
+    return [
+        (t.candidate.token_ids, t.candidate.logprobs, t.executed, t.reward, t.observation, t.feedback) for t in turns
+    ]
 
 
 @pytest.mark.parametrize(("name", "cfg"), [("sokoban", {}), ("frozenlake", {"is_slippery": True})])
@@ -258,6 +280,7 @@ def test_independent_scoring_cannot_see_the_committed_outcome_and_copy_can():
     """A slippery move scored on forks: with ``score_rng=independent`` the forks' slips are not
     the real episode's (the committed slip differs from some fork's), with ``copy`` every fork
     slides exactly as the committed move then does."""
+
     def slips(score_rng: str) -> tuple[list[tuple[int, int]], tuple[int, int]]:
         seen: list[tuple[int, int]] = []
 
@@ -327,8 +350,12 @@ def test_budget_hook_ends_paths_and_stops_simulation():
         return len(context.turns) < 1
 
     proposer = ScriptedProposer(("A", "B", "C"))
-    driver = SearchDriver(proposer, SearchConfig(strategy="lookahead", num_candidates=3, lookahead_depth=2),
-                          EpisodeConfig(max_turns=3), has_budget=one_turn_only)  # fmt: skip
+    driver = SearchDriver(
+        proposer,
+        SearchConfig(strategy="lookahead", num_candidates=3, lookahead_depth=2),
+        EpisodeConfig(max_turns=3),
+        has_budget=one_turn_only,
+    )
     result = asyncio.run(driver.run(tree(trap, 3)))
     assert len(result.best.turns) == 1 and result.best.end_reason == "budget"
     assert not any(greedy for *_, greedy in proposer.calls)  # no simulation beyond the budget

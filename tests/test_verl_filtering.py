@@ -34,8 +34,13 @@ GROUPS = {"a": [1.0, 1.0, 1.0, 1.0], "b": [0.0, 1.0, 0.0, 1.0], "c": [0.0, 3.0, 
 def _episode(ret: float, session: int, error: str | None = None) -> dict:
     """One stored trajectory as the TSR agent loop writes it (reward at the last token); ``error``
     makes it a crashed episode (``ret`` is then the loop's ``error_penalty``)."""
-    info = {"success": float(ret > 0), "episode_return": ret, "tsr_proposals": 4.0 + session, "note": "x",
-            "tsr_error": float(error is not None)}  # fmt: skip
+    info = {
+        "success": float(ret > 0),
+        "episode_return": ret,
+        "tsr_proposals": 4.0 + session,
+        "note": "x",
+        "tsr_error": float(error is not None),
+    }
     extra = {"reward_extra_info": info, **({"tsr_error_message": error} if error else {})}
     return {"rm_scores": torch.tensor([0.0, 0.0, ret]), "extra_fields": extra}
 

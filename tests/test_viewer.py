@@ -173,7 +173,17 @@ def test_write_html_is_atomic_and_cli_renders(records, tmp_path):
     dump = tmp_path / "dump.jsonl"
     for r in records:
         append_jsonl(dump, r)
-    cmd = [sys.executable, "-m", "tsr_verl.cli.main", "view", str(dump), "--out", str(tmp_path / "v.html"), "--limit", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tsr_verl.cli.main",
+        "view",
+        str(dump),
+        "--out",
+        str(tmp_path / "v.html"),
+        "--limit",
+        "1",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path / "v.html")
@@ -186,8 +196,9 @@ def test_cli_rejects_bad_jsonl_with_file_and_line(records, tmp_path):
     append_jsonl(dump, records[0])
     with open(dump, "a", encoding="utf-8") as f:
         f.write("{not json}\n")
-    proc = subprocess.run([sys.executable, "-m", "tsr_verl.cli.main", "view", str(dump)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsr_verl.cli.main", "view", str(dump)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode != 0
     assert f"{dump}:2" in proc.stderr and not (tmp_path / "broken.html").exists()
 
@@ -245,16 +256,24 @@ def test_headless_chromium_renders_board_and_kept_path(records, tmp_path):
             pytest.fail("chromium not installed: `make test` installs it (apt-get install chromium)")
         pytest.skip("chromium not installed: apt-get install chromium (or run `make test`)")
     page = write_html(records, tmp_path / "page.html")
-    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    base = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = page.resolve().as_uri()
     dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=90)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count('class="card chosen"') == sum(len(r["turns"]) for r in records)
     assert 'class="cell wall"' in dom.stdout and 'class="cell hole"' in dom.stdout
     shot = tmp_path / "shot.png"
-    proc = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,2000", url],
-                          capture_output=True, text=True, timeout=90)  # fmt: skip
+    proc = subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1200,2000", url], capture_output=True, text=True, timeout=90
+    )
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     pixels = _png_pixels(shot)
     assert len(pixels) == 1200 * 2000

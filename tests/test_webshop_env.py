@@ -77,8 +77,15 @@ def test_oracle_buys_the_goal_with_reward_one(kind):
 
 
 def test_wrong_option_gets_the_reward_modules_partial_reward(env):
-    seed = next(s for s in SEEDS if (env.reset(s) or True) and goal_values(env.goal)
-                and all(len(v) > 1 for v in env.world.catalog.product(env.world.catalog.index_of(env.goal.asin)).options.values()))  # fmt: skip
+    seed = next(
+        s
+        for s in SEEDS
+        if (env.reset(s) or True)
+        and goal_values(env.goal)
+        and all(
+            len(v) > 1 for v in env.world.catalog.product(env.world.catalog.index_of(env.goal.asin)).options.values()
+        )
+    )
     oracle(env, seed, wrong_option=True)
     product = env.world.catalog.product(env.state.product)
     expected = get_reward(env.goal, product, env.state.selected, product.price, nouns=env.world.nouns)
@@ -118,8 +125,12 @@ def test_paging_next_and_prev(env):
     assert env.match_action("click[next >]") == "click[next >]"
     env.step("click[next >]")
     assert env.state.page == 6 and env.render().endswith("Page 6 (Total results: 50) [SEP] < Prev [SEP] Next >")
-    assert env.available_actions() == ("search[<your query>]", "click[back to search]", "click[< prev]",
-                                       "click[next >]")  # fmt: skip
+    assert env.available_actions() == (
+        "search[<your query>]",
+        "click[back to search]",
+        "click[< prev]",
+        "click[next >]",
+    )
     for _ in range(5):
         env.step("click[< prev]")
     assert env.state.page == 1 and env.render() == first
@@ -133,8 +144,7 @@ def test_item_sub_pages_back_and_prev(env):
     item, selected = env.render(), env.state.options
     product = env.world.catalog.product(env.state.product)
     assert "Rating: N.A." in item  # upstream never loads ratings
-    for sub, text in [("description", product.description), ("features", product.bullet_points[0]),
-                      ("reviews", "")]:  # fmt: skip
+    for sub, text in [("description", product.description), ("features", product.bullet_points[0]), ("reviews", "")]:
         env.step(f"click[{sub.title()}]")
         assert env.state.kind == "sub" and text.strip() in env.render()
         if sub == "reviews":  # upstream's loader leaves every review list empty
@@ -289,8 +299,11 @@ def test_search_driver_with_progress_scorer_buys_the_goal(env):
     parsed = parse_turn(f"<think>x</think><answer>{good[0].upper()}</answer>", env.match_action, ParseConfig())
     assert parsed.actions == (good[0],) and parsed.penalty == 0.0
     assert step_turn(env.fork(), parsed).reward == 0.0
-    driver = SearchDriver(OracleProposer(good, bad), SearchConfig(strategy="best_of_n", num_candidates=2,
-                          scorer="env_progress"), EpisodeConfig(max_turns=len(good), max_actions=20))  # fmt: skip
+    driver = SearchDriver(
+        OracleProposer(good, bad),
+        SearchConfig(strategy="best_of_n", num_candidates=2, scorer="env_progress"),
+        EpisodeConfig(max_turns=len(good), max_actions=20),
+    )
     result = asyncio.run(driver.run(env, seed=0))
     assert result.best.success and result.best.total_return == pytest.approx(1.0)
     assert [t.parsed.actions[0] for t in result.best.turns] == good

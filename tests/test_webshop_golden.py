@@ -66,8 +66,10 @@ def env(cache: Path) -> WebShopEnv:
 
 
 def test_rendered_pages_of_a_real_product(env: WebShopEnv) -> None:
-    instruction = ("Find me machine wash, wash cold women's fashion hoodies & sweatshirts for dry clean, tumble dry "
-                   "with color: kelly green, and size: 3x-large, and price lower than 70.00 dollars")  # fmt: skip
+    instruction = (
+        "Find me machine wash, wash cold women's fashion hoodies & sweatshirts for dry clean, tumble dry "
+        "with color: kelly green, and size: 3x-large, and price lower than 70.00 dollars"
+    )
     assert env.reset(0) == f"WebShop [SEP] Instruction: [SEP] {instruction} [SEP] Search"
     head = f"Instruction: [SEP] {instruction} [SEP] Back to Search"
     page = env.step("search[women's fashion hoodies & sweatshirts]").observation

@@ -23,10 +23,10 @@ def test_ragen_seed_mapping_and_permutation() -> None:
     perm = list(range(n))
     random.Random(42).shuffle(perm)
     assert profiles.ragen_permutation(n) == tuple(perm)
-    assert profiles.ragen_goal_index(7, n) == perm[7]                          # test: seed % 500
-    assert profiles.ragen_goal_index(507, n) == perm[507 % 1000 + 500]         # val: seed % 1000 + 500
-    assert profiles.ragen_goal_index(1600, n) == perm[1600 % 360 + 1500]       # train: seed % (N-1500) + 1500
-    assert profiles.ragen_goal_index(7, n, "val") == perm[507]                 # an explicit mode
+    assert profiles.ragen_goal_index(7, n) == perm[7]  # test: seed % 500
+    assert profiles.ragen_goal_index(507, n) == perm[507 % 1000 + 500]  # val: seed % 1000 + 500
+    assert profiles.ragen_goal_index(1600, n) == perm[1600 % 360 + 1500]  # train: seed % (N-1500) + 1500
+    assert profiles.ragen_goal_index(7, n, "val") == perm[507]  # an explicit mode
     with pytest.raises(ValueError, match="> 1500 goals"):
         profiles.ragen_goal_index(1600, 501)
 

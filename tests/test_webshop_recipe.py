@@ -48,13 +48,21 @@ def test_env_seed_ranges_set_default_starts_and_user_starts_win():
 @pytest.mark.parametrize(
     ("sizes", "starts", "message"),
     [
-        ({"train": 361}, None, r"split 'train': 361 episodes need seeds 1500..1860, but shop's train split has "
-                               r"only 360 \(seeds 1500..1859\); ask for at most 360 \(--train 360\)"),
+        (
+            {"train": 361},
+            None,
+            r"split 'train': 361 episodes need seeds 1500..1860, but shop's train split has "
+            r"only 360 \(seeds 1500..1859\); ask for at most 360 \(--train 360\)",
+        ),
         ({"test": 501}, None, r"split 'test': .* test split has only 500 \(seeds 0..499\)"),
-        ({"train": 20}, {"train": 1850}, r"split 'train': 20 episodes need seeds 1850..1869, but shop has only "
-                                         r"1860 episodes \(seeds 0..1859\)"),
+        (
+            {"train": 20},
+            {"train": 1850},
+            r"split 'train': 20 episodes need seeds 1850..1869, but shop has only "
+            r"1860 episodes \(seeds 0..1859\)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_splits_past_the_env_ranges_are_refused(sizes, starts, message):
     with pytest.raises(ValueError, match=message):
         plan_splits(sizes, starts, seed_ranges=RANGES, env_name="shop")
@@ -70,15 +78,23 @@ def test_webshop_env_reports_its_goal_splits():
 
 
 def test_make_data_uses_the_goal_splits_and_names_the_split_when_short(tmp_path):
-    paths = write_splits(tmp_path / "ok", "webshop", {"max_steps": 9}, {"train": 3, "val": 2, "test": 2},
-                         max_actions=9, parse=ParseConfig(max_actions_per_turn=1), progress=False)  # fmt: skip
+    paths = write_splits(
+        tmp_path / "ok",
+        "webshop",
+        {"max_steps": 9},
+        {"train": 3, "val": 2, "test": 2},
+        max_actions=9,
+        parse=ParseConfig(max_actions_per_turn=1),
+        progress=False,
+    )
     seeds = {name: [r["seed"] for r in pd.read_parquet(paths[name]).extra_info] for name in ("train", "val", "test")}
     assert seeds == {"train": [1500, 1501, 1502], "val": [500, 501], "test": [0, 1]}
     manifest = json.loads(paths["manifest"].read_text())
     assert manifest["splits"]["train"]["start_seed"] == 1500
     # Too many training episodes for the catalog: refused before anything is written.
-    code = cli.main(["make-data", "webshop", "--out", str(tmp_path / "bad"), "--train", "400", "--val", "0",
-                     "--test", "0"])  # fmt: skip
+    code = cli.main(
+        ["make-data", "webshop", "--out", str(tmp_path / "bad"), "--train", "400", "--val", "0", "--test", "0"]
+    )
     assert code == 2 and not (tmp_path / "bad").exists()
 
 
@@ -90,8 +106,13 @@ def test_make_data_error_message_names_split_and_count(tmp_path, capsys):
 
 # --- the CLI ------------------------------------------------------------------------------------------
 def test_cli_webshop_help(subprocess_env):
-    done = subprocess.run([sys.executable, "-m", "tsr_verl.cli.main", "webshop", "--help"], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tsr_verl.cli.main", "webshop", "--help"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "download" in done.stdout and "convert" in done.stdout
     assert "webshop" in cli.__doc__ and "webshop" in cli.build_parser().format_help()
@@ -128,8 +149,13 @@ def test_parser_accepts_search_and_buy_now_answers():
 
 # --- the recipe ---------------------------------------------------------------------------------------
 def script(repo_root: Path, name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(repo_root / "recipes" / "webshop" / name), *args], env=env,
-                          capture_output=True, text=True, cwd=repo_root)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(repo_root / "recipes" / "webshop" / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+    )
 
 
 def built(device: str, algo: str, strategy: str, overrides=(), recipe: str = "webshop") -> list[str]:
@@ -151,8 +177,10 @@ def compose(args: list[str]):
 @pytest.fixture(scope="module")
 def jobs() -> dict[tuple[str, str, str], list[str]]:
     """``main_ppo`` arguments for every (device, algo, strategy), as ``tsr-verl run`` builds them."""
-    return {(device, algo, strategy): built(device, algo, strategy)
-            for device, (algo, strategy) in itertools.product(("gpu", "cpu"), COMBOS)}  # fmt: skip
+    return {
+        (device, algo, strategy): built(device, algo, strategy)
+        for device, (algo, strategy) in itertools.product(("gpu", "cpu"), COMBOS)
+    }
 
 
 def tsr_config(cfg) -> TSRConfig:
@@ -210,8 +238,10 @@ def test_cpu_overrides_lengthen_responses_and_user_overrides_still_win(jobs):
 def test_prepare_data_default_train_size_follows_the_catalog(repo_root, tmp_path):
     def args(*extra: str) -> list[str]:
         stub = tmp_path / "tsr-verl"  # prints the make-data arguments after --recipe expansion
-        stub.write_text(f"#!{sys.executable}\nimport sys\nfrom tsr_verl.cli.main import expand_recipe\n"
-                        "print('\\n'.join(expand_recipe(sys.argv[1:])))\n")  # fmt: skip
+        stub.write_text(
+            f"#!{sys.executable}\nimport sys\nfrom tsr_verl.cli.main import expand_recipe\n"
+            "print('\\n'.join(expand_recipe(sys.argv[1:])))\n"
+        )
         stub.chmod(0o755)
         env = {k: v for k, v in os.environ.items() if k not in launch.CPU_ENV}
         proc = script(repo_root, "prepare_data.sh", list(extra), {**env, "TSR_VERL": str(stub)})
@@ -232,8 +262,12 @@ def test_prepare_data_default_train_size_follows_the_catalog(repo_root, tmp_path
 def test_prepare_data_writes_rows_the_yaml_agrees(repo_root, subprocess_env, jobs, tmp_path, smollm2_tokenizer_dir):
     from transformers import AutoTokenizer
 
-    proc = script(repo_root, "prepare_data.sh", ["--out", str(tmp_path), "--train", "4", "--val", "2", "--test", "2"],
-                  subprocess_env())  # fmt: skip
+    proc = script(
+        repo_root,
+        "prepare_data.sh",
+        ["--out", str(tmp_path), "--train", "4", "--val", "2", "--test", "2"],
+        subprocess_env(),
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["env_config"] == {"data_dir": "synthetic:200", "max_steps": 9}

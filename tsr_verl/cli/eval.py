@@ -16,71 +16,29 @@ from __future__ import annotations
 import datetime
 import json
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tsr_verl.cli.checkpoints import classify_model, convert_checkpoint
 from tsr_verl.cli.jobs import Job, Recipe
 from tsr_verl.search.config import STRATEGIES
 
 ENVS = ("frozenlake", "sokoban", "webshop")
 
 
-def _is_hf_folder(path: Path) -> bool:
-    weights = [*path.glob("*.safetensors"), *path.glob("*.bin"), *path.glob("*.safetensors.index.json")]
-    return (path / "config.json").is_file() and bool(weights)
-
-
-def _is_actor_checkpoint(path: Path) -> bool:
-    return (path / "fsdp_config.json").is_file() or any(path.glob("model_world_size_*_rank_0.pt"))
-
-
-def classify_model(path: Path) -> tuple[str, Path]:
-    """``("hf", folder)`` or ``("checkpoint", <actor folder>)``; ``ValueError`` when neither."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"--model {path}: no such file or folder")
-    if _is_hf_folder(path):
-        return "hf", path
-    if _is_actor_checkpoint(path):
-        return "checkpoint", path
-    if _is_actor_checkpoint(path / "actor"):
-        return "checkpoint", path / "actor"
-    raise ValueError(
-        f"--model {path}: neither an HF model folder (config.json + weights) nor a veRL FSDP checkpoint "
-        "(global_step_N/ or its actor/ with fsdp_config.json and model_world_size_*_rank_*.pt)"
-    )
-
-
-def convert_checkpoint(actor_dir: Path, target: Path, log: Any) -> Path:
-    """Merge an FSDP actor checkpoint into an HF folder with veRL's model merger (once)."""
-    if _is_hf_folder(target):
-        print(f"[tsr_verl] using the converted model in {target}", file=log, flush=True)
-        return target
-    tmp = target.with_name(target.name + ".partial")
-    cmd = [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
-           "--local_dir", str(actor_dir), "--target_dir", str(tmp)]  # fmt: skip
-    print(f"[tsr_verl] converting: {' '.join(cmd)}", file=log, flush=True)
-    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode != 0 or not _is_hf_folder(tmp):
-        raise RuntimeError(f"veRL's model merger failed (exit {done.returncode}) on {actor_dir}; see {log.name}")
-    tmp.rename(target)
-    return target
-
-
-def write_test_split(data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int | None,
-                     strategy: str) -> Path:  # fmt: skip
+def write_test_split(
+    data_dir: Path, env: str, config: Mapping[str, Any], episodes: int, seed_start: int | None, strategy: str
+) -> Path:
     """``<data_dir>/test.parquet``: ``episodes`` seeds from ``seed_start`` (None: the test split's
     default start, the env's own for envs with fixed splits such as WebShop), one row each."""
     from tsr_verl.envs.datasets import write_splits
 
     agent = "tsr_eval" if strategy == "naive" else "tsr_agent"
     starts = {} if seed_start is None else {"test": seed_start}
-    paths = write_splits(data_dir, env, config, {"test": episodes}, starts, progress=False,
-                         agents={"test": agent})  # fmt: skip
+    paths = write_splits(data_dir, env, config, {"test": episodes}, starts, progress=False, agents={"test": agent})
     return paths["test"]
 
 
@@ -90,24 +48,49 @@ def eval_job(ns: Any, out: Path, model: Path, data: Path, device: str) -> Job:
     tsr = "actor_rollout_ref.rollout.custom.tsr."
     greedy = ns.mode == "greedy"
     args = [
-        f"data.train_files={data}", f"data.val_files={data}", f"actor_rollout_ref.model.path={model}",
-        f"{tsr}strategy={ns.strategy}", "trainer.val_only=true", "trainer.val_before_train=true",
+        f"data.train_files={data}",
+        f"data.val_files={data}",
+        f"actor_rollout_ref.model.path={model}",
+        f"{tsr}strategy={ns.strategy}",
+        "trainer.val_only=true",
+        "trainer.val_before_train=true",
         f"actor_rollout_ref.rollout.val_kwargs.n={ns.k}",
         f"actor_rollout_ref.rollout.val_kwargs.do_sample={'false' if greedy else 'true'}",
         f"actor_rollout_ref.rollout.val_kwargs.temperature={0 if greedy else ns.temperature}",
-        f"trainer.validation_data_dir={out / 'generations'}", "trainer.logger=[console,file]",
-        f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
+        f"trainer.validation_data_dir={out / 'generations'}",
+        "trainer.logger=[console,file]",
+        f"trainer.default_local_dir={out / 'checkpoints'}",
+        f"hydra.run.dir={out / 'hydra'}",
         *(f"{tsr}{item}" for item in ns.tsr),
-    ]  # fmt: skip
+    ]
     return Job(Recipe.load(ns.env), device, args, for_eval=True)
 
 
 def eval_command(ns: Any) -> str:
     """The ``tsr-verl eval`` command line that reproduces this run (all flags explicit)."""
-    parts = ["tsr-verl", "eval", "--model", str(ns.model), "--env", ns.env, "--episodes", str(ns.episodes),
-             *(["--seed-start", str(ns.seed_start)] if ns.seed_start is not None else []),
-             "--mode", ns.mode, "--temperature", str(ns.temperature),
-             "--k", str(ns.k), "--strategy", ns.strategy, "--device", ns.device, "--out", str(ns.out)]  # fmt: skip
+    parts = [
+        "tsr-verl",
+        "eval",
+        "--model",
+        str(ns.model),
+        "--env",
+        ns.env,
+        "--episodes",
+        str(ns.episodes),
+        *(["--seed-start", str(ns.seed_start)] if ns.seed_start is not None else []),
+        "--mode",
+        ns.mode,
+        "--temperature",
+        str(ns.temperature),
+        "--k",
+        str(ns.k),
+        "--strategy",
+        ns.strategy,
+        "--device",
+        ns.device,
+        "--out",
+        str(ns.out),
+    ]
     parts += [a for key, value in ns.set for a in ("--set", f"{key}={json.dumps(value)}")]
     parts += [a for item in ns.tsr for a in ("--tsr", item)]
     return shlex.join(parts)
@@ -153,9 +136,16 @@ def run_eval(ns: Any) -> int:
     out = Path(ns.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     device = launch.resolve_device(ns.device)
-    stages = ["preparing the model", "writing episodes", "starting Ray, vLLM and the actor",
-              "playing episodes", "statistics"]  # fmt: skip
-    print(f"[tsr_verl] eval on {ns.env}: {ns.strategy}, {ns.mode}, {ns.episodes} seeds x k={ns.k}; log {out / 'eval.log'}")
+    stages = [
+        "preparing the model",
+        "writing episodes",
+        "starting Ray, vLLM and the actor",
+        "playing episodes",
+        "statistics",
+    ]
+    print(
+        f"[tsr_verl] eval on {ns.env}: {ns.strategy}, {ns.mode}, {ns.episodes} seeds x k={ns.k}; log {out / 'eval.log'}"
+    )
     if ns.dry_run:  # the job as it would run on an HF folder (a checkpoint is converted first)
         data = write_test_split(out / "data", ns.env, config, ns.episodes, ns.seed_start, ns.strategy)
         job = eval_job(ns, out, classify_model(ns.model)[1].resolve(), data, device)
@@ -194,14 +184,25 @@ def run_eval(ns: Any) -> int:
         return rc or 1
     summary = eval_report.summarize(eval_report.group_episodes(eval_report.load_dump(dumps[-1])), ns.k)
     report = {
-        "summary": summary, "env": ns.env, "env_config": config, "recipe": str(Recipe.load(ns.env).folder), "episodes_requested": ns.episodes,
-        "seed_start": ns.seed_start, "mode": ns.mode, "temperature": 0.0 if ns.mode == "greedy" else ns.temperature,
-        "k": ns.k, "strategy": ns.strategy, "tsr_overrides": list(ns.tsr), "device": device,
+        "summary": summary,
+        "env": ns.env,
+        "env_config": config,
+        "recipe": str(Recipe.load(ns.env).folder),
+        "episodes_requested": ns.episodes,
+        "seed_start": ns.seed_start,
+        "mode": ns.mode,
+        "temperature": 0.0 if ns.mode == "greedy" else ns.temperature,
+        "k": ns.k,
+        "strategy": ns.strategy,
+        "tsr_overrides": list(ns.tsr),
+        "device": device,
         "model": {"given": str(Path(ns.model).resolve()), "kind": kind, "hf_folder": str(model)},
-        "eval_command": eval_command(ns), "command": cmd, "dump": str(dumps[-1]),
+        "eval_command": eval_command(ns),
+        "command": cmd,
+        "dump": str(dumps[-1]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - start, 1),
-    }  # fmt: skip
+    }
     write_json(report, out / "eval.json")
     print(f"[tsr_verl] eval of {model} on {ns.env} ({ns.strategy}, {ns.mode}, k={ns.k}):")
     print(eval_report.table(summary))
@@ -215,18 +216,35 @@ def add_arguments(parser: Any, key_value: Any) -> None:
 
     parser.add_argument("--model", type=Path, required=True, help="HF model folder or veRL global_step_N(/actor)")
     parser.add_argument("--env", required=True, help=f"environment: {' | '.join(ENVS)}")
-    parser.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                        help="env config field over the recipe's (JSON value if possible), repeatable")
+    parser.add_argument(
+        "--set",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env config field over the recipe's (JSON value if possible), repeatable",
+    )
     parser.add_argument("--episodes", type=int, default=256, help="held-out seeds (episodes per sample)")
-    parser.add_argument("--seed-start", type=int, default=None,
-                        help=f"first seed (default: the test split's, {DEFAULT_SEED_STARTS['test']}, or the env's "
-                             "fixed test split, e.g. WebShop's goals 0-499)")  # fmt: skip
+    parser.add_argument(
+        "--seed-start",
+        type=int,
+        default=None,
+        help=f"first seed (default: the test split's, {DEFAULT_SEED_STARTS['test']}, or the env's "
+        "fixed test split, e.g. WebShop's goals 0-499)",
+    )
     parser.add_argument("--mode", choices=("greedy", "sampled"), default="greedy", help="decoding at evaluation")
     parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (--mode sampled)")
     parser.add_argument("--k", type=int, default=1, help="samples per seed (pass@k)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="naive", help="inference-time search (naive: none)")
-    parser.add_argument("--tsr", action="append", default=[], metavar="KEY=VALUE",
-                        help="actor_rollout_ref.rollout.custom.tsr.KEY=VALUE (Hydra syntax), repeatable")
+    parser.add_argument(
+        "--tsr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="actor_rollout_ref.rollout.custom.tsr.KEY=VALUE (Hydra syntax), repeatable",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to run")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")
-    parser.add_argument("--dry-run", action="store_true", help="write the episodes, print the job's command, run nothing")  # fmt: skip
+    parser.add_argument(
+        "--dry-run", action="store_true", help="write the episodes, print the job's command, run nothing"
+    )

@@ -82,10 +82,19 @@ class Recipe:
         unknown = sorted(set(raw) - set(RECIPE_KEYS))
         bad_data = sorted(set(raw.get("data") or {}) - set(DATA_KEYS))
         if unknown or bad_data:
-            raise ValueError(f"{folder / 'recipe.yaml'}: unknown key(s) {unknown + bad_data}; "
-                             f"valid: {list(RECIPE_KEYS)}, data: {list(DATA_KEYS)}")  # fmt: skip
-        return cls(name, folder, str(raw["config_name"]), str(raw["env"]), dict(raw.get("env_config") or {}),
-                   dict(raw.get("data") or {}), tuple(raw.get("cpu_overrides") or ()))  # fmt: skip
+            raise ValueError(
+                f"{folder / 'recipe.yaml'}: unknown key(s) {unknown + bad_data}; "
+                f"valid: {list(RECIPE_KEYS)}, data: {list(DATA_KEYS)}"
+            )
+        return cls(
+            name,
+            folder,
+            str(raw["config_name"]),
+            str(raw["env"]),
+            dict(raw.get("env_config") or {}),
+            dict(raw.get("data") or {}),
+            tuple(raw.get("cpu_overrides") or ()),
+        )
 
     @property
     def config_dir(self) -> Path:
@@ -125,9 +134,12 @@ class Job:
         return launch.build_command(self.hydra_args(), self.device)
 
     def run(
-        self, out_dir: Path, log_name: str = "train.log", on_line: Callable[[str], None] | None = None,
+        self,
+        out_dir: Path,
+        log_name: str = "train.log",
+        on_line: Callable[[str], None] | None = None,
         append: bool = False,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """Preflight, then run supervised in ``out_dir``: veRL's output to ``out_dir/log_name``
         (appended to with ``append``), its metrics to ``out_dir/metrics.jsonl``, every line to
         ``on_line``. Returns the exit code (2: preflight refused the job, nothing launched)."""
@@ -157,8 +169,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 # --- `tsr-verl run` and `tsr-verl make-data --recipe` (what the recipes' shell scripts call) ---------
-def recipe_job(name: str, algo: str, strategy: str, device: str, model: str | None, data_dir: Path,
-               overrides: Sequence[str] = ()) -> Job:  # fmt: skip
+def recipe_job(
+    name: str, algo: str, strategy: str, device: str, model: str | None, data_dir: Path, overrides: Sequence[str] = ()
+) -> Job:
     """The job of ``recipes/<name>/run.sh ALGO STRATEGY``: the two choices are one override each,
     then the data, the model (if given) and the user's overrides. ``ValueError`` names a bad choice."""
     recipe = Recipe.load(name)
@@ -166,14 +179,27 @@ def recipe_job(name: str, algo: str, strategy: str, device: str, model: str | No
         raise ValueError(f"unknown ALGO {algo!r} (expected one of: {', '.join(ALGORITHMS)})")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown STRATEGY {strategy!r} (expected one of: {', '.join(STRATEGIES)})")
-    args = [f"algorithm.adv_estimator={ALGORITHMS[algo]}", f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
-            f"data.train_files={data_dir / 'train.parquet'}", f"data.val_files={data_dir / 'val.parquet'}",
-            *([f"actor_rollout_ref.model.path={model}"] if model else []), *overrides]  # fmt: skip
+    args = [
+        f"algorithm.adv_estimator={ALGORITHMS[algo]}",
+        f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
+        f"data.train_files={data_dir / 'train.parquet'}",
+        f"data.val_files={data_dir / 'val.parquet'}",
+        *([f"actor_rollout_ref.model.path={model}"] if model else []),
+        *overrides,
+    ]
     return Job(recipe, device, args)
 
 
-def run_recipe(name: str, algo: str, strategy: str, device: str, dry_run: bool, model: str | None,
-               data: str | None, overrides: Sequence[str]) -> int:  # fmt: skip
+def run_recipe(
+    name: str,
+    algo: str,
+    strategy: str,
+    device: str,
+    dry_run: bool,
+    model: str | None,
+    data: str | None,
+    overrides: Sequence[str],
+) -> int:
     """``tsr-verl run`` (what ``recipes/<name>/run.sh`` calls); returns the exit code."""
     data_dir = Path(data or os.environ.get("DATA") or Path("data") / name).resolve()
     device = launch.resolve_device(device)
@@ -184,8 +210,11 @@ def run_recipe(name: str, algo: str, strategy: str, device: str, dry_run: bool, 
         return 2
     user_data = any(launch.override_key(o) == "data.train_files" for o in overrides)
     if not dry_run and not user_data and not (data_dir / "train.parquet").is_file():
-        print(f"tsr-verl run: error: no {data_dir / 'train.parquet'}: run {job.recipe.folder / 'prepare_data.sh'} "
-              "first (or pass --data DIR)", file=sys.stderr)  # fmt: skip
+        print(
+            f"tsr-verl run: error: no {data_dir / 'train.parquet'}: run {job.recipe.folder / 'prepare_data.sh'} "
+            "first (or pass --data DIR)",
+            file=sys.stderr,
+        )
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download at run time
     model = model or os.environ.get("MODEL")
@@ -209,4 +238,3 @@ def make_data_args(recipe: Recipe) -> list[str]:
         if key in d:
             args += [f"--{key.replace('_', '-')}", str(d[key])]
     return args
-

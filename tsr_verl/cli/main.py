@@ -59,10 +59,18 @@ def _cmd_quickstart(ns: argparse.Namespace) -> int:
 
 def _run_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
     """``tsr-verl run``'s options; they may come before or after ALGO STRATEGY (as with run.sh)."""
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="gpu" if defaults else None,
-                        help="gpu (default): the recipe YAML as is; cpu: the CPU launcher + recipes/cpu.yaml")
-    parser.add_argument("--dry-run", action="store_true", default=False if defaults else None,
-                        help="print the environment and command, run nothing")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="gpu" if defaults else None,
+        help="gpu (default): the recipe YAML as is; cpu: the CPU launcher + recipes/cpu.yaml",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=False if defaults else None,
+        help="print the environment and command, run nothing",
+    )
     parser.add_argument("--model", default=None, help="model folder (default: $MODEL; on cpu the embedded SmolLM2)")
     parser.add_argument("--data", default=None, help="folder with train/val.parquet (default: $DATA or ./data/RECIPE)")
 
@@ -74,8 +82,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     _run_flags(late, defaults=False)
     after, overrides = late.parse_known_args([a for a in ns.overrides if a != "--"])
     pick = {k: getattr(after, k) if getattr(after, k) is not None else getattr(ns, k) for k in vars(after)}
-    return run_recipe(ns.recipe, ns.algo, ns.strategy, pick["device"], bool(pick["dry_run"]), pick["model"],
-                      pick["data"], overrides)  # fmt: skip
+    return run_recipe(
+        ns.recipe, ns.algo, ns.strategy, pick["device"], bool(pick["dry_run"]), pick["model"], pick["data"], overrides
+    )
 
 
 def expand_recipe(argv: list[str]) -> list[str]:
@@ -105,9 +114,14 @@ def _cmd_make_data(ns: argparse.Namespace) -> int:
     parse = ParseConfig(max_actions_per_turn=ns.max_actions_per_turn, action_sep=ns.action_sep)
     try:
         paths = write_splits(
-            ns.out, ns.env, dict(ns.set), {k: v for k, v in sizes.items() if v}, dict(ns.seed_start),
-            max_actions=ns.max_actions, parse=parse,
-        )  # fmt: skip
+            ns.out,
+            ns.env,
+            dict(ns.set),
+            {k: v for k, v in sizes.items() if v},
+            dict(ns.seed_start),
+            max_actions=ns.max_actions,
+            parse=parse,
+        )
     except (ValueError, TypeError) as exc:
         print(f"tsr-verl make-data: error: {exc}", file=sys.stderr)
         return 2
@@ -181,23 +195,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="write the data, print the job's command, train nothing")
     p.set_defaults(func=_cmd_quickstart)
 
-    p = sub.add_parser("make-data", help="write train/val/test parquet episodes of an environment",
-                       description="--recipe NAME first fills in that recipe's env, settings and sizes "
-                                   "(recipes/NAME/recipe.yaml); arguments after it win.")
+    p = sub.add_parser(
+        "make-data",
+        help="write train/val/test parquet episodes of an environment",
+        description="--recipe NAME first fills in that recipe's env, settings and sizes "
+        "(recipes/NAME/recipe.yaml); arguments after it win.",
+    )
     p.add_argument("env", help="environment name (sokoban, frozenlake, a registered name or module:Class)")
     p.add_argument("--out", type=Path, required=True, help="output folder for <split>.parquet and manifest.json")
-    p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                   help="env config field, value parsed as JSON if possible (repeatable), e.g. dim_room=[8,8]")
+    p.add_argument(
+        "--set",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env config field, value parsed as JSON if possible (repeatable), e.g. dim_room=[8,8]",
+    )
     p.add_argument("--train", type=int, default=1024, help="training episodes (0 to skip the split)")
     p.add_argument("--val", type=int, default=128, help="validation episodes (0 to skip)")
     p.add_argument("--test", type=int, default=256, help="test episodes (0 to skip)")
-    p.add_argument("--seed-start", type=key_value, action="append", default=[], metavar="SPLIT=SEED",
-                   help="first seed of a split (defaults: train=0, val=1000000, test=2000000, or the env's fixed "
-                        "splits, e.g. WebShop's goals test=0, val=500, train=1500); ranges must not overlap")
+    p.add_argument(
+        "--seed-start",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="SPLIT=SEED",
+        help="first seed of a split (defaults: train=0, val=1000000, test=2000000, or the env's fixed "
+        "splits, e.g. WebShop's goals test=0, val=500, train=1500); ranges must not overlap",
+    )
     p.add_argument("--max-actions", type=int, default=10, help="action budget per episode shown in the prompt")
     p.add_argument("--max-actions-per-turn", type=int, default=2, help="actions allowed in one answer")
     p.add_argument("--action-sep", default="||", help="separator between actions in one answer")
-    p.set_defaults(func=_cmd_make_data)  # fmt: skip
+    p.set_defaults(func=_cmd_make_data)
 
     from tsr_verl.envs.webshop.download import add_parser as add_webshop_parser
 

@@ -27,9 +27,13 @@ from typing import Any
 TSR_LOOPS = ("tsr_agent", "tsr_eval")
 TSR_SAMPLERS = ("TSRReplayBuffer", "TSRReplayBufferAsync")
 PROMPT_KEYS = (
-    "max_actions", "parse.action_sep", "parse.max_actions_per_turn", "parse.enable_think",
-    "prompt.system", "prompt.max_response_words",
-)  # fmt: skip
+    "max_actions",
+    "parse.action_sep",
+    "parse.max_actions_per_turn",
+    "parse.enable_think",
+    "prompt.system",
+    "prompt.max_response_words",
+)
 """The settings that shape a row's stored turn-1 prompt (``envs.prompts.initial_messages``);
 ``format_penalty``, ``lenient`` etc. only affect parsing and scoring, so they may differ."""
 

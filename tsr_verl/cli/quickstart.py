@@ -48,35 +48,39 @@ def _val(rows: list[dict[str, Any]], key: str) -> list[float]:
 def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str) -> Job:
     """The job: the FrozenLake recipe (on CPU with ``recipes/cpu.yaml``'s size), then the main
     job's own size, best-of-N and StarPO-S filtering."""
-    return Job(Recipe.load(RECIPE), device, [
-        f"data.train_files={data_dir / 'train.parquet'}",
-        f"data.val_files={data_dir / 'val.parquet'}",
-        f"actor_rollout_ref.model.path={model_path}",
-        "actor_rollout_ref.rollout.custom.tsr.strategy=best_of_n",
-        f"actor_rollout_ref.rollout.custom.tsr.num_candidates={CANDIDATES}",
-        "actor_rollout_ref.rollout.custom.tsr.max_turns=3",
-        "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=40",
-        # A 135M model rarely writes the exact format at first: take its first action word.
-        "actor_rollout_ref.rollout.custom.tsr.parse.lenient=true",
-        f"data.train_batch_size={GROUPS}",
-        f"actor_rollout_ref.rollout.n={GROUP_SIZE}",
-        "data.max_prompt_length=768",
-        "data.max_response_length=448",
-        "actor_rollout_ref.rollout.max_model_len=1216",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=1",
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={GROUP_SIZE}",
-        "actor_rollout_ref.actor.optim.lr=1e-5",
-        "actor_rollout_ref.model.enable_gradient_checkpointing=false",
-        f"trainer.total_training_steps={steps}",
-        f"trainer.test_freq={steps}",
-        "trainer.val_before_train=true",
-        f"data.val_max_samples={VAL_EPISODES}",
-        "trainer.logger=[console,file]",
-        f"trainer.default_local_dir={out_dir / 'checkpoints'}",
-        "hydra.run.dir=" + str(out_dir / "hydra"),
-        # StarPO-S (on in the recipe): train on the half of the groups whose returns vary most.
-        "algorithm.reward_variance_filtering.top_k_ratio=0.5",
-    ])  # fmt: skip
+    return Job(
+        Recipe.load(RECIPE),
+        device,
+        [
+            f"data.train_files={data_dir / 'train.parquet'}",
+            f"data.val_files={data_dir / 'val.parquet'}",
+            f"actor_rollout_ref.model.path={model_path}",
+            "actor_rollout_ref.rollout.custom.tsr.strategy=best_of_n",
+            f"actor_rollout_ref.rollout.custom.tsr.num_candidates={CANDIDATES}",
+            "actor_rollout_ref.rollout.custom.tsr.max_turns=3",
+            "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=40",
+            # A 135M model rarely writes the exact format at first: take its first action word.
+            "actor_rollout_ref.rollout.custom.tsr.parse.lenient=true",
+            f"data.train_batch_size={GROUPS}",
+            f"actor_rollout_ref.rollout.n={GROUP_SIZE}",
+            "data.max_prompt_length=768",
+            "data.max_response_length=448",
+            "actor_rollout_ref.rollout.max_model_len=1216",
+            "actor_rollout_ref.actor.ppo_mini_batch_size=1",
+            f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={GROUP_SIZE}",
+            "actor_rollout_ref.actor.optim.lr=1e-5",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+            f"trainer.total_training_steps={steps}",
+            f"trainer.test_freq={steps}",
+            "trainer.val_before_train=true",
+            f"data.val_max_samples={VAL_EPISODES}",
+            "trainer.logger=[console,file]",
+            f"trainer.default_local_dir={out_dir / 'checkpoints'}",
+            "hydra.run.dir=" + str(out_dir / "hydra"),
+            # StarPO-S (on in the recipe): train on the half of the groups whose returns vary most.
+            "algorithm.reward_variance_filtering.top_k_ratio=0.5",
+        ],
+    )
 
 
 def run_quickstart(
@@ -98,14 +102,17 @@ def run_quickstart(
     # One epoch of exactly `steps` batches: veRL stops at the end of the data (total_epochs=1).
     data_dir = out_dir / "data"
     recipe = Recipe.load(RECIPE)
-    write_splits(data_dir, recipe.env, recipe.env_config, {"train": steps * GROUPS, "val": VAL_EPISODES},
-                 progress=False)  # fmt: skip
+    write_splits(
+        data_dir, recipe.env, recipe.env_config, {"train": steps * GROUPS, "val": VAL_EPISODES}, progress=False
+    )
     metrics_path, log_path = out_dir / "metrics.jsonl", out_dir / "train.log"
     device = launch.resolve_device(device)
     if dry_run:
         return launch.run(job(out_dir, data_dir, model_path, steps, device).hydra_args(), device, dry_run=True)
-    print(f"[tsr_verl] quickstart: GRPO + TSR best-of-{CANDIDATES} on FrozenLake, model {model_path}, "
-          f"{steps} steps x {GROUPS} maps x {GROUP_SIZE} episodes on {device}")  # fmt: skip
+    print(
+        f"[tsr_verl] quickstart: GRPO + TSR best-of-{CANDIDATES} on FrozenLake, model {model_path}, "
+        f"{steps} steps x {GROUPS} maps x {GROUP_SIZE} episodes on {device}"
+    )
     print(f"[tsr_verl] veRL's log: {log_path}")
     start = time.monotonic()
     bar = tqdm(total=steps, desc="starting Ray, vLLM and the actor (1-2 min)", unit="step")
@@ -147,9 +154,13 @@ def _summary(rc: int, steps: int, elapsed: float, metrics_path: Path, log_path: 
     def mean(rs: list[dict[str, Any]], key: str) -> float:
         return sum(r["data"][key] for r in rs) / len(rs)
 
-    print(f"  training episodes (with search) success: steps {_span(early)} {mean(early, 'tsr/success'):.1%}   "
-          f"steps {_span(late)} {mean(late, 'tsr/success'):.1%}")  # fmt: skip
-    print(f"  search cost per episode: {mean(train, 'tsr/proposals'):.1f} proposals, "
-          f"{mean(train, 'tsr/tokens_kept') / max(1e-9, mean(train, 'tsr/tokens_generated')):.0%} of generated tokens kept")  # fmt: skip
+    print(
+        f"  training episodes (with search) success: steps {_span(early)} {mean(early, 'tsr/success'):.1%}   "
+        f"steps {_span(late)} {mean(late, 'tsr/success'):.1%}"
+    )
+    print(
+        f"  search cost per episode: {mean(train, 'tsr/proposals'):.1f} proposals, "
+        f"{mean(train, 'tsr/tokens_kept') / max(1e-9, mean(train, 'tsr/tokens_generated')):.0%} of generated tokens kept"
+    )
     print(f"  metrics: {metrics_path}\n  log:     {log_path}")
     return 0

@@ -60,8 +60,9 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_mean(groups: Sequence[Sequence[float]], resamples: int = BOOTSTRAP_RESAMPLES,
-                   seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:  # fmt: skip
+def bootstrap_mean(
+    groups: Sequence[Sequence[float]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
     """95% percentile bootstrap interval of the pooled mean, resampling whole groups (seeds)."""
     groups = [list(g) for g in groups if len(g)]
     if not groups:
@@ -124,8 +125,11 @@ def summarize(seeds: Mapping[str, Sequence[Mapping[str, Any]]], k: int) -> dict[
     if not seeds:
         raise ValueError("the validation dump has no episodes")
     sizes = {len(eps) for eps in seeds.values()}
-    out: dict[str, Any] = {"seeds": len(seeds), "episodes": sum(len(e) for e in seeds.values()),
-                           "samples_per_seed": sorted(sizes)}  # fmt: skip
+    out: dict[str, Any] = {
+        "seeds": len(seeds),
+        "episodes": sum(len(e) for e in seeds.values()),
+        "samples_per_seed": sorted(sizes),
+    }
     for name, key in METRICS.items():
         groups = [_values(eps, key) for eps in seeds.values()]
         if not any(groups):
@@ -144,8 +148,11 @@ def summarize(seeds: Mapping[str, Sequence[Mapping[str, Any]]], k: int) -> dict[
             continue
         binary = all(v in (0.0, 1.0) for v in per_seed)
         ci = wilson(sum(per_seed), len(per_seed)) if binary else bootstrap_mean([[v] for v in per_seed])
-        out[f"pass@{j}"] = {"mean": float(np.mean(per_seed)), "ci95": list(ci),
-                            "ci_method": "wilson over seeds" if binary else "bootstrap over seeds"}  # fmt: skip
+        out[f"pass@{j}"] = {
+            "mean": float(np.mean(per_seed)),
+            "ci95": list(ci),
+            "ci_method": "wilson over seeds" if binary else "bootstrap over seeds",
+        }
     all_eps = [e for eps in seeds.values() for e in eps]
     cost_keys = sorted({key for e in all_eps for key in e if key.startswith(EPISODE_PREFIX)})
     means = {key: _finite(all_eps, key) for key in cost_keys}

@@ -22,11 +22,17 @@ KEPT_COLOR = "#2e7d32"
 
 # symbol -> (css class, label) per environment; the symbols overlap, so the env decides.
 SYMBOLS: dict[str, dict[str, str]] = {
-    "sokoban": {"#": "wall", "_": "floor", "O": "target", "X": "box", "√": "box target",
-                "P": "player", "S": "player target"},
-    "frozenlake": {"_": "ice", "O": "hole", "G": "goal", "P": "player", "X": "player hole",
-                   "√": "player goal"},
-}  # fmt: skip
+    "sokoban": {
+        "#": "wall",
+        "_": "floor",
+        "O": "target",
+        "X": "box",
+        "√": "box target",
+        "P": "player",
+        "S": "player target",
+    },
+    "frozenlake": {"_": "ice", "O": "hole", "G": "goal", "P": "player", "X": "player hole", "√": "player goal"},
+}
 
 CSS = f"""
 body{{font:14px/1.4 system-ui,sans-serif;margin:16px;background:#fafafa;color:#212121}}
@@ -92,8 +98,10 @@ def render_board(observation: str | None, kind: str) -> str:
 
 
 def _actions(turn: dict[str, Any]) -> str:
-    parts = [f"actions: {_e(' | '.join(turn.get('actions') or []) or '-')}",
-             f"executed: {_e(' | '.join(turn.get('executed') or []) or '-')}"]  # fmt: skip
+    parts = [
+        f"actions: {_e(' | '.join(turn.get('actions') or []) or '-')}",
+        f"executed: {_e(' | '.join(turn.get('executed') or []) or '-')}",
+    ]
     if turn.get("invalid"):
         parts.append(f"invalid: {_e(' | '.join(turn['invalid']))}")
     return " &middot; ".join(parts)
@@ -122,15 +130,30 @@ def _candidate_card(node: dict[str, Any], path_ids: set[int]) -> str:
 def _summary(record: dict[str, Any]) -> str:
     env, meta, cost = record.get("env") or {}, record.get("meta") or {}, record.get("cost") or {}
     ok = record.get("success")
-    items = [
-        ("env", env.get("name", "?")), ("seed", env.get("seed", "?")),
-        ("return", _num(record.get("total_return"))), ("end", record.get("end_reason")),
-        ("turns", len(record.get("turns") or [])), ("tokens kept", record.get("num_tokens")),
-    ] + [(k, v) for k, v in meta.items()] + [
-        (k.replace("_", " "), _num(cost[k])) for k in
-        ("proposal_calls", "proposals", "tokens_generated", "env_steps", "forks", "proposer_time_s", "env_time_s")
-        if k in cost
-    ]  # fmt: skip
+    items = (
+        [
+            ("env", env.get("name", "?")),
+            ("seed", env.get("seed", "?")),
+            ("return", _num(record.get("total_return"))),
+            ("end", record.get("end_reason")),
+            ("turns", len(record.get("turns") or [])),
+            ("tokens kept", record.get("num_tokens")),
+        ]
+        + [(k, v) for k, v in meta.items()]
+        + [
+            (k.replace("_", " "), _num(cost[k]))
+            for k in (
+                "proposal_calls",
+                "proposals",
+                "tokens_generated",
+                "env_steps",
+                "forks",
+                "proposer_time_s",
+                "env_time_s",
+            )
+            if k in cost
+        ]
+    )
     if env.get("config"):
         items.append(("config", env["config"]))
     spans = "".join(f"<span><b>{_e(k)}:</b> {v if k == 'return' else _e(v)}</span>" for k, v in items)
@@ -155,8 +178,10 @@ def render_episode(record: dict[str, Any], index: int = 0) -> str:
     tree = record.get("tree") or []
     path_ids = {t["node_id"] for t in turns if t.get("node_id") is not None}
     path_ids |= {n["id"] for n in tree if n.get("parent") is None}  # the root
-    out = [f'<section class="episode" id="episode-{index}"><h2>Episode {index + 1}: '
-           f"{_e(env.get('name', '?'))} seed {_e(env.get('seed', '?'))}</h2>{_summary(record)}"]  # fmt: skip
+    out = [
+        f'<section class="episode" id="episode-{index}"><h2>Episode {index + 1}: '
+        f"{_e(env.get('name', '?'))} seed {_e(env.get('seed', '?'))}</h2>{_summary(record)}"
+    ]
     for turn, before in zip(turns, boards_before(record), strict=True):
         t = turn.get("turn")
         others = [n for n in tree if n.get("turn") == t and n.get("id") != turn.get("node_id")]

@@ -88,6 +88,7 @@ def parse_turn(text: str, actions: Sequence[str] | ActionMatcher, config: ParseC
 
         def match_part(part: str) -> str | None:
             return vocab.get(part.lower())
+
     text = text if isinstance(text, str) else str(text)
     match = (_THINK_ANSWER if cfg.enable_think else _ANSWER_ONLY).match(text)
     strict: ParsedTurn | None = None

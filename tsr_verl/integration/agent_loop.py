@@ -127,15 +127,23 @@ class TSRAgentLoop(AgentLoopBase):
         self, sampling_params: dict[str, Any], request_id: str, cfg: TSRConfig, actions: tuple[str, ...]
     ) -> VerlProposer:
         return VerlProposer(
-            self, sampling_params, request_id, cfg.max_tokens_per_turn, self.response_length,
+            self,
+            sampling_params,
+            request_id,
+            cfg.max_tokens_per_turn,
+            self.response_length,
             unique_request_ids=bool(self.rollout_config.get("full_determinism", False)),
             min_turn_tokens=self.min_turn_tokens(actions, cfg.episode.parse.enable_think),
-        )  # fmt: skip
+        )
 
     async def _output(
-        self, proposer: VerlProposer, messages: list[dict[str, Any]], result: SearchResult | None,
-        cfg: TSRConfig, error: str | None,
-    ) -> AgentLoopOutput:  # fmt: skip
+        self,
+        proposer: VerlProposer,
+        messages: list[dict[str, Any]],
+        result: SearchResult | None,
+        cfg: TSRConfig,
+        error: str | None,
+    ) -> AgentLoopOutput:
         if result is None:
             traj = Trajectory(Context(tuple(messages)), cfg.error_penalty, False, "error")
         else:

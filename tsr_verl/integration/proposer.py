@@ -201,10 +201,12 @@ class VerlProposer:
         cand: Candidate = turn.candidate
         logprobs_in = parent.logprobs if (parent.logprobs or cand.logprobs) else None
         merged, mask, logprobs = await self.loop.ct_merge_assistant_token(
-            list(parent.ids), list(cand.token_ids), list(parent.mask),
+            list(parent.ids),
+            list(cand.token_ids),
+            list(parent.mask),
             list(logprobs_in) if logprobs_in is not None else None,
             assistant_logprobs=list(cand.logprobs) if cand.logprobs else None,
-        )  # fmt: skip
+        )
         messages = [*parent.messages, {"role": "assistant", "content": cand.text}]
         ids = merged.token_ids
         if turn.feedback is not None:

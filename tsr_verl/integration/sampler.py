@@ -176,9 +176,14 @@ class TSRReplayBuffer(ReplayBuffer):
         return metrics
 
     def _drop_failed_groups(
-        self, partition_id: str, selected: list[str], keys: list[str], extra_fields: list[dict],
-        failed: list[int], metrics: dict[str, float],
-    ) -> list[str]:  # fmt: skip
+        self,
+        partition_id: str,
+        selected: list[str],
+        keys: list[str],
+        extra_fields: list[dict],
+        failed: list[int],
+        metrics: dict[str, float],
+    ) -> list[str]:
         """Clear every group with a failed session from TransferQueue; return the other uids.
 
         Counts them in ``metrics`` (``tsr_filter/error_groups``); raises if no group is left."""

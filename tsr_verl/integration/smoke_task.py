@@ -15,9 +15,23 @@ from typing import Any
 from tsr_verl.io import write_parquet
 
 CATEGORIES = (
-    "animal", "colour", "fruit", "vegetable", "country", "city", "planet", "metal", "tree",
-    "flower", "bird", "fish", "musical instrument", "sport", "language", "tool",
-)  # fmt: skip
+    "animal",
+    "colour",
+    "fruit",
+    "vegetable",
+    "country",
+    "city",
+    "planet",
+    "metal",
+    "tree",
+    "flower",
+    "bird",
+    "fish",
+    "musical instrument",
+    "sport",
+    "language",
+    "tool",
+)
 DATA_SOURCE = "tsr_verl/smoke_one_word"
 
 

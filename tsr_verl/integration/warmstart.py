@@ -32,7 +32,12 @@ def random_answer(rng: np.random.Generator, actions: tuple[str, ...]) -> str:
 
 
 def format_examples(
-    env_name: str, env_config: Mapping[str, Any], n: int, seed: int, max_actions: int = 5, parse: ParseConfig | None = None
+    env_name: str,
+    env_config: Mapping[str, Any],
+    n: int,
+    seed: int,
+    max_actions: int = 5,
+    parse: ParseConfig | None = None,
 ) -> list[list[Message]]:
     """``n`` conversations ending in an assistant answer (random action, correct format)."""
     parse = parse or ParseConfig(max_actions_per_turn=1)
@@ -50,8 +55,9 @@ def format_examples(
                 break
             if rng.random() < 0.5:  # stop here: this answer is the supervised one
                 break
-            chat.append(turn_message(turn + 1, outcome.observation, max_actions - turn, last_reward=outcome.reward,
-                                     parse=parse))  # fmt: skip
+            chat.append(
+                turn_message(turn + 1, outcome.observation, max_actions - turn, last_reward=outcome.reward, parse=parse)
+            )
         if chat[-1]["role"] != "assistant":
             chat.append({"role": "assistant", "content": random_answer(rng, env.actions)})
         examples.append(chat)
@@ -60,6 +66,7 @@ def format_examples(
 
 def _encode(tokenizer: Any, chat: list[Message]) -> tuple[list[int], list[int]]:
     """Token ids of the chat and labels (-100 except on the last answer and its end token)."""
+
     def ids(messages: list[Message], gen: bool) -> list[int]:
         out = tokenizer.apply_chat_template(messages, add_generation_prompt=gen, tokenize=True)
         return list(out["input_ids"] if hasattr(out, "keys") else out)
@@ -68,7 +75,7 @@ def _encode(tokenizer: Any, chat: list[Message]) -> tuple[list[int], list[int]]:
     full = ids(chat, False)
     if full[: len(prompt)] != prompt:
         raise ValueError("the chat template does not extend the prompt with the answer; cannot mask labels")
-    labels = [-100] * len(prompt) + full[len(prompt):]
+    labels = [-100] * len(prompt) + full[len(prompt) :]
     return full, labels
 
 

@@ -22,7 +22,23 @@ from tsr_verl.search.types import (
 )
 
 __all__ = [
-    "STRATEGIES", "Candidate", "Context", "EpisodeConfig", "Evaluation", "FilterConfig", "FilterResult", "Proposer",
-    "SearchConfig", "SearchCost", "SearchDriver", "SearchResult", "Selection", "Trajectory", "TurnRecord", "get_scorer",
-    "register_scorer", "search_metrics", "select_groups",
-]  # fmt: skip
+    "STRATEGIES",
+    "Candidate",
+    "Context",
+    "EpisodeConfig",
+    "Evaluation",
+    "FilterConfig",
+    "FilterResult",
+    "Proposer",
+    "SearchConfig",
+    "SearchCost",
+    "SearchDriver",
+    "SearchResult",
+    "Selection",
+    "Trajectory",
+    "TurnRecord",
+    "get_scorer",
+    "register_scorer",
+    "search_metrics",
+    "select_groups",
+]

@@ -23,17 +23,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from tsr_verl.envs.core import TextEnv
 from tsr_verl.envs.parsing import ParsedTurn, parse_turn, step_turn
-from tsr_verl.envs.prompts import initial_messages, listed_actions, turn_message
+from tsr_verl.envs.prompts import initial_messages
 from tsr_verl.search.clock import EnvTimer, ProposerClock
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
+from tsr_verl.search.nodes import Node, child
 from tsr_verl.search.scorers import Evaluation, Scorer, get_scorer
 from tsr_verl.search.selection import selection
+from tsr_verl.search.tree import TreeRecorder
 from tsr_verl.search.types import (
     Candidate,
     Context,
@@ -43,27 +44,7 @@ from tsr_verl.search.types import (
     SearchResult,
     Selection,
     Trajectory,
-    TreeNode,
-    TurnRecord,
-)  # fmt: skip
-
-
-@dataclass
-class _Node:
-    """A partial trajectory: its own env, its conversation and its bookkeeping."""
-
-    env: TextEnv
-    context: Context
-    ret: float = 0.0
-    actions_used: int = 0
-    end_reason: str | None = None
-    value: float = 0.0
-    tiebreak: float = 0.0
-    node_id: int = 0
-
-    @property
-    def done(self) -> bool:
-        return self.end_reason is not None
+)
 
 
 class SearchDriver:
@@ -86,9 +67,14 @@ class SearchDriver:
         ``end_reason="budget"`` (the veRL loop uses it for ``response_length``)."""
 
     async def run(
-        self, env: TextEnv, messages: Sequence[Message] | None = None, *, seed: int = 0, key: str = "",
+        self,
+        env: TextEnv,
+        messages: Sequence[Message] | None = None,
+        *,
+        seed: int = 0,
+        key: str = "",
         stream: int = 0,
-    ) -> SearchResult:  # fmt: skip
+    ) -> SearchResult:
         """Search from ``env``'s current state (already ``reset``). ``messages`` is the initial
         conversation (default: built from the env); ``seed`` (the episode seed) and ``stream``
         seed tie-breaking and the scoring forks' random streams: episodes that share an env seed
@@ -97,18 +83,20 @@ class SearchDriver:
         cfg, self.cost = self.config, SearchCost(peeked=self.config.score_rng == "copy")
         if stream < 0:
             raise ValueError(f"SearchDriver.run: stream must be >= 0, got {stream}")
-        self.tree: list[TreeNode] | None = [] if cfg.record_tree else None
-        self._ids, self._clock = 0, ProposerClock(self.cost)
+        self._tree, self._clock = TreeRecorder(cfg.record_tree), ProposerClock(self.cost)
         observation = env.render()
         if messages is None:
-            messages = initial_messages(env, observation, self.episode.max_actions, self.episode.parse,
-                                        self.episode.prompt)  # fmt: skip
+            messages = initial_messages(
+                env, observation, self.episode.max_actions, self.episode.parse, self.episode.prompt
+            )
         env.seed_forks(cfg.seed % 2**32, stream % 2**32)
-        root = _Node(env, Context(tuple(messages), (), key), node_id=self._record(None, 0, "", None, 0.0, 0.0, False))
+        root = Node(env, Context(tuple(messages), (), key), node_id=self._tree.add(None, 0, "", None, 0.0, 0.0, False))
         rng = np.random.default_rng([cfg.seed, seed, stream])
         if cfg.strategy == "trajectory_best_of_n":
             starts = [dataclasses.replace(root, env=self._fork(env, "copy")) for _ in range(cfg.num_candidates)]
-            runs = [self._beam(s, 1, 1, 0, r, scored=False) for s, r in zip(starts, rng.spawn(len(starts)), strict=True)]
+            runs = [
+                self._beam(s, 1, 1, 0, r, scored=False) for s, r in zip(starts, rng.spawn(len(starts)), strict=True)
+            ]
             finals = [beams[0] for beams in await asyncio.gather(*runs)]
             tiebreaks = rng.random(len(finals))
             for node, tb in zip(finals, tiebreaks, strict=True):
@@ -130,13 +118,13 @@ class SearchDriver:
             for n in finals[: cfg.return_top]
         ]
         self.cost.tokens_kept = trajectories[0].num_tokens
-        self._mark_chosen(trajectories)
-        return SearchResult(trajectories, self.cost, self.tree, initial_observation=observation)
+        self._tree.mark_chosen(trajectories)
+        return SearchResult(trajectories, self.cost, self._tree.nodes, initial_observation=observation)
 
     # --- one beam search (every per-turn strategy) ------------------------------------------------
     async def _beam(
-        self, root: _Node, width: int, m: int, depth: int, rng: np.random.Generator, scored: bool
-    ) -> list[_Node]:
+        self, root: Node, width: int, m: int, depth: int, rng: np.random.Generator, scored: bool
+    ) -> list[Node]:
         beams = [root]
         while any(not b.done for b in beams):
             for b in beams:
@@ -153,27 +141,42 @@ class SearchDriver:
                 evals = [(None, 0.0, False)] * len(pending)
             # Rank new candidates together with finished beams; commit only the B survivors. The
             # first key puts candidates that executed no action last (``invalid_last``).
-            entries: list[tuple[bool, float, float, _Node | int]] = [(True, f.value, f.tiebreak, f) for f in beams if f.done]
+            entries: list[tuple[bool, float, float, Node | int]] = [
+                (True, f.value, f.tiebreak, f) for f in beams if f.done
+            ]
             ids = []
             for i, ((b, c, p), (score, reward, done)) in enumerate(zip(pending, evals, strict=True)):
                 value = b.ret + (score or 0.0)
                 entries.append((bool(p.actions) or not self.config.invalid_last, value, float(rng.random()), i))
-                ids.append(self._record(b.node_id, len(b.context.turns) + 1, c.text, score, value, reward, done,
-                                        bool(p.actions)))  # fmt: skip
+                ids.append(
+                    self._tree.add(
+                        b.node_id, len(b.context.turns) + 1, c.text, score, value, reward, done, bool(p.actions)
+                    )
+                )
             entries.sort(key=lambda e: (not e[0], -e[1], e[2]))
             beams = []
             for _, value, tiebreak, item in entries[:width]:
-                if isinstance(item, int):
-                    b, c, p = pending[item]
-                    siblings = [(pc, pp, evals[j][0]) for j, (pb, pc, pp) in enumerate(pending) if pb is b]
-                    pick = selection(c, p, evals[item][0], siblings)
-                    item = self._commit(b, c, p, evals[item][0], value, tiebreak, node_id=ids[item], selection=pick)
-                    if scored:  # rank it from now on by what really happened, not by its fork
-                        item.value = b.ret + self._rate(Evaluation(item.env, p, (item.ret - b.ret,), item.done))
-                beams.append(item)
-                if self.tree is not None:
-                    self.tree[item.node_id].kept = True
+                node = item if isinstance(item, Node) else self._keep(pending, evals, item, value, tiebreak, ids[item])
+                node = node if isinstance(item, Node) or not scored else self._rerate(node, pending[item][0])
+                beams.append(node)
+                self._tree.mark_kept(node.node_id)
         return beams
+
+    def _keep(self, pending: list, evals: list, i: int, value: float, tiebreak: float, node_id: int) -> Node:
+        """Commit candidate ``i`` of this turn's ranking: play it on a copy of its beam's env and
+        record how it compared with its siblings (the beam's other candidates)."""
+        b, c, p = pending[i]
+        siblings = [(pc, pp, evals[j][0]) for j, (pb, pc, pp) in enumerate(pending) if pb is b]
+        node = self._commit(b, c, p, evals[i][0], selection=selection(c, p, evals[i][0], siblings))
+        node.value, node.tiebreak, node.node_id = value, tiebreak, node_id
+        return node
+
+    def _rerate(self, node: Node, parent: Node) -> Node:
+        """Rank a committed child from now on by what really happened on its own env (a slip into
+        a hole), not by what its scoring fork saw: a finished beam keeps this value."""
+        parsed = node.context.turns[-1].parsed
+        node.value = parent.ret + self._rate(Evaluation(node.env, parsed, (node.ret - parent.ret,), node.done))
+        return node
 
     async def _budget_left(self, context: Context) -> bool:
         return True if self.has_budget is None else await self.has_budget(context)
@@ -187,7 +190,7 @@ class SearchDriver:
         self.cost.tokens_generated += sum(len(c.token_ids) for c in cands)
         return cands
 
-    def _parse(self, node: _Node, cand: Candidate) -> ParsedTurn:
+    def _parse(self, node: Node, cand: Candidate) -> ParsedTurn:
         parsed = parse_turn(cand.text, node.env.match_action, self.episode.parse)
         left = self.episode.max_actions - node.actions_used
         if len(parsed.actions) > left:
@@ -195,12 +198,14 @@ class SearchDriver:
             parsed = dataclasses.replace(parsed, actions=parsed.actions[:left], dropped=parsed.dropped + cut)
         return parsed
 
-    async def _score(self, node: _Node, cand: Candidate, parsed: ParsedTurn, depth: int) -> tuple[float, float, bool]:
+    async def _score(self, node: Node, cand: Candidate, parsed: ParsedTurn, depth: int) -> tuple[float, float, bool]:
         """Mean scorer value over K forks (concurrently); also the first fork's reward and done flag."""
-        samples = await asyncio.gather(*(self._sample(node, cand, parsed, depth) for _ in range(self.config.score_samples)))
+        samples = await asyncio.gather(
+            *(self._sample(node, cand, parsed, depth) for _ in range(self.config.score_samples))
+        )
         return float(np.mean([s[0] for s in samples])), samples[0][1], samples[0][2]
 
-    async def _sample(self, node: _Node, cand: Candidate, parsed: ParsedTurn, depth: int) -> tuple[float, float, bool]:
+    async def _sample(self, node: Node, cand: Candidate, parsed: ParsedTurn, depth: int) -> tuple[float, float, bool]:
         """Play ``cand`` on one fork, then up to ``depth`` policy turns, and apply the scorer."""
         sim = self._commit(node, cand, parsed, None, fork_rng=self.config.score_rng)
         rewards = [sim.ret - node.ret]
@@ -219,46 +224,21 @@ class SearchDriver:
             return float(self.scorer(evaluation))
 
     def _commit(
-        self, node: _Node, cand: Candidate, parsed: ParsedTurn, score: float | None,
-        value: float = 0.0, tiebreak: float = 0.0, fork_rng: str | None = "copy", node_id: int = -1,
+        self,
+        node: Node,
+        cand: Candidate,
+        parsed: ParsedTurn,
+        score: float | None,
+        fork_rng: str | None = "copy",
         selection: Selection | None = None,
-    ) -> _Node:  # fmt: skip
+    ) -> Node:
         """Play ``cand`` on a fork of ``node.env`` (``fork_rng=None``: in place) -> child node."""
         with EnvTimer(self.cost):
             env = node.env if fork_rng is None else self._fork(node.env, fork_rng)
             outcome = step_turn(env, parsed)
         self.cost.env_steps += len(outcome.executed)
-        used, turn = node.actions_used + len(outcome.executed), len(node.context.turns) + 1
-        end = ("terminated" if outcome.terminated else "truncated" if outcome.truncated
-               else "max_actions" if used >= self.episode.max_actions
-               else "max_turns" if turn >= self.episode.max_turns else None)  # fmt: skip
-        feedback = None
-        if end is None:
-            feedback = turn_message(turn + 1, outcome.observation, self.episode.max_actions - used,
-                                    last_reward=outcome.reward, last_invalid=not outcome.executed,
-                                    parse=self.episode.parse, prompt=self.episode.prompt,
-                                    available=listed_actions(env))  # fmt: skip
-        record = TurnRecord(cand, parsed, outcome.executed, outcome.reward, outcome.terminated, outcome.truncated,
-                            outcome.observation, feedback, score, selection)  # fmt: skip
-        return _Node(env, node.context.extend(record), node.ret + outcome.reward, used, end, value, tiebreak, node_id)
+        return child(node, env, cand, parsed, outcome, self.episode, score, selection)
 
     def _fork(self, env: TextEnv, rng: str) -> TextEnv:
         self.cost.forks += 1
         return env.fork(rng=rng)  # type: ignore[arg-type]
-
-    # --- search-tree bookkeeping (ids always; nodes only when record_tree) --------------------------
-    def _record(self, parent: int | None, turn: int, text: str, score: float | None, value: float,
-                reward: float, done: bool, valid: bool = True) -> int:  # fmt: skip
-        node_id, self._ids = self._ids, self._ids + 1
-        if self.tree is not None:
-            self.tree.append(TreeNode(node_id, parent, turn, text, score, value, reward, done, valid))
-        return node_id
-
-    def _mark_chosen(self, trajectories: list[Trajectory]) -> None:
-        if self.tree is None:
-            return
-        for traj in trajectories:
-            nid: int | None = traj.node_id
-            while nid is not None and nid >= 0:
-                self.tree[nid].chosen = True
-                nid = self.tree[nid].parent

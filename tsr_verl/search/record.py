@@ -77,43 +77,52 @@ def episode_record(
     ids = _best_path_ids(result.tree, best.node_id)
     turns = []
     for i, t in enumerate(best.turns):
-        turns.append({
-            "turn": i + 1,
-            "observation_before": observation,
-            "text": t.candidate.text,
-            "num_tokens": len(t.candidate.token_ids),
-            "actions": list(t.parsed.actions),
-            "invalid": list(t.parsed.invalid),
-            "penalty": t.parsed.penalty,
-            "format_ok": t.parsed.format_ok,
-            "executed": list(t.executed),
-            "reward": t.reward,
-            "observation": t.observation,
-            "score": t.score,
-            "terminated": t.terminated,
-            "truncated": t.truncated,
-            "node_id": ids[i] if i < len(ids) else None,
-        })  # fmt: skip
+        turns.append(
+            {
+                "turn": i + 1,
+                "observation_before": observation,
+                "text": t.candidate.text,
+                "num_tokens": len(t.candidate.token_ids),
+                "actions": list(t.parsed.actions),
+                "invalid": list(t.parsed.invalid),
+                "penalty": t.parsed.penalty,
+                "format_ok": t.parsed.format_ok,
+                "executed": list(t.executed),
+                "reward": t.reward,
+                "observation": t.observation,
+                "score": t.score,
+                "terminated": t.terminated,
+                "truncated": t.truncated,
+                "node_id": ids[i] if i < len(ids) else None,
+            }
+        )
         observation = t.observation
-    return _jsonable({
-        "version": RECORD_VERSION,
-        "env": env_spec or {},
-        "meta": meta or {},
-        "initial_prompt": prompt,
-        "initial_observation": result.initial_observation,
-        "total_return": best.total_return,
-        "success": best.success,
-        "end_reason": best.end_reason,
-        "num_tokens": best.num_tokens,
-        "cost": result.cost,
-        "turns": turns,
-        "trajectories": [
-            {"total_return": t.total_return, "success": t.success, "end_reason": t.end_reason,
-             "num_turns": len(t.turns), "node_id": t.node_id}
-            for t in result.trajectories
-        ],
-        "tree": result.tree,
-    })  # fmt: skip
+    return _jsonable(
+        {
+            "version": RECORD_VERSION,
+            "env": env_spec or {},
+            "meta": meta or {},
+            "initial_prompt": prompt,
+            "initial_observation": result.initial_observation,
+            "total_return": best.total_return,
+            "success": best.success,
+            "end_reason": best.end_reason,
+            "num_tokens": best.num_tokens,
+            "cost": result.cost,
+            "turns": turns,
+            "trajectories": [
+                {
+                    "total_return": t.total_return,
+                    "success": t.success,
+                    "end_reason": t.end_reason,
+                    "num_turns": len(t.turns),
+                    "node_id": t.node_id,
+                }
+                for t in result.trajectories
+            ],
+            "tree": result.tree,
+        }
+    )
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:

@@ -21,7 +21,9 @@ _LISTED = re.compile(r"(?:search|click)\[[^\]]*\]")
 class RandomPolicy:
     """``Proposer`` answering with seeded random actions (see the module docstring)."""
 
-    def __init__(self, actions: tuple[str, ...], seed: int | str = 0, junk: float = 0.3, junk_text: str = "no idea") -> None:
+    def __init__(
+        self, actions: tuple[str, ...], seed: int | str = 0, junk: float = 0.3, junk_text: str = "no idea"
+    ) -> None:
         if not 0.0 <= junk <= 1.0:
             raise ValueError(f"RandomPolicy: junk must be in [0, 1], got {junk}")
         self.actions, self.seed, self.junk, self.junk_text = tuple(actions), seed, junk, junk_text

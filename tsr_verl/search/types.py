@@ -215,11 +215,13 @@ def search_metrics(result: SearchResult | None, prefix: str = METRIC_PREFIX) -> 
         return sum(finite) / len(finite) if finite else math.nan
 
     out = cost.metrics(prefix)
-    out.update({
-        prefix + "kept_invalid": sum(1 for t in turns if not t.executed) / len(turns) if turns else 0.0,
-        prefix + "kept_logprob": mean([p.kept_logprob for p in picks]),
-        prefix + "proposed_logprob": mean([p.proposed_logprob for p in picks]),
-        prefix + "score_gap": mean([p.score_gap for p in picks]),
-        prefix + "selection_changed": mean([p.changed for p in picks]) if picks else 0.0,
-    })
+    out.update(
+        {
+            prefix + "kept_invalid": sum(1 for t in turns if not t.executed) / len(turns) if turns else 0.0,
+            prefix + "kept_logprob": mean([p.kept_logprob for p in picks]),
+            prefix + "proposed_logprob": mean([p.proposed_logprob for p in picks]),
+            prefix + "score_gap": mean([p.score_gap for p in picks]),
+            prefix + "selection_changed": mean([p.changed for p in picks]) if picks else 0.0,
+        }
+    )
     return out

@@ -216,11 +216,15 @@ class FrozenLakeEnv(TextEnv):
             nxt: dict[tuple[int, bool], float] = {}
             steps += 1
             for (pos, done), p in states.items():
-                moves = [(1.0, pos, done)] if done else [
-                    (q, cell, cell == board.goal or cell in board.holes or steps >= self.config.max_steps)
-                    for q, move in self._move_probs(self.actions.index(action))
-                    for cell in (self._target(move, pos),)
-                ]  # fmt: skip
+                moves = (
+                    [(1.0, pos, done)]
+                    if done
+                    else [
+                        (q, cell, cell == board.goal or cell in board.holes or steps >= self.config.max_steps)
+                        for q, move in self._move_probs(self.actions.index(action))
+                        for cell in (self._target(move, pos),)
+                    ]
+                )
                 for q, cell, ended in moves:
                     nxt[(cell, ended)] = nxt.get((cell, ended), 0.0) + p * q
             states = nxt

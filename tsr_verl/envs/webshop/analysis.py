@@ -43,7 +43,9 @@ _ZWJ = "\u200d"
 # Extended_Pictographic (Unicode emoji-data), which Lucene's tokenizer emits as <EMOJI> tokens.
 _PICTOGRAPHIC: tuple[tuple[int, int], ...] = tuple(
     (int(a, 16), int(b or a, 16))
-    for a, _, b in (r.partition("-") for r in """
+    for a, _, b in (
+        r.partition("-")
+        for r in """
     a9 ae 203c 2049 2122 2139 2194-2199 21a9-21aa 231a-231b 2328 2388 23cf 23e9-23f3 23f8-23fa 24c2
     25aa-25ab 25b6 25c0 25fb-25fe 2600-2605 2607-2612 2614-2685 2690-2705 2708-2712 2714 2716 271d
     2721 2728 2733-2734 2744 2747 274c 274e 2753-2755 2757 2763-2767 2795-2797 27a1 27b0 27bf
@@ -51,7 +53,8 @@ _PICTOGRAPHIC: tuple[tuple[int, int], ...] = tuple(
     1f16c-1f171 1f17e-1f17f 1f18e 1f191-1f19a 1f1ad-1f1e5 1f201-1f20f 1f21a 1f22f 1f232-1f23a
     1f23c-1f23f 1f249-1f3fa 1f400-1f53d 1f546-1f64f 1f680-1f6ff 1f774-1f77f 1f7d5-1f7ff 1f80c-1f80f
     1f848-1f84f 1f85a-1f85f 1f888-1f88f 1f8ae-1f8ff 1f90c-1f93a 1f93c-1f945 1f947-1faff 1fc00-1fffd
-    """.split())
+    """.split()
+    )
 )
 _MID_LETTER = frozenset(":\u00b7\u0387\u05f4\u2027\ufe13\ufe55\uff1a")
 _MID_NUM_LET = frozenset(".\u2018\u2019\u2024\ufe52\uff07\uff0e")

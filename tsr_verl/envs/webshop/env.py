@@ -122,7 +122,9 @@ class WebShopEnv(TextEnv):
         each kind's), so ``make-data`` never puts held-out goals into training rows."""
         goals = self.world.goals
         split = getattr(goals, "split", None)
-        if split is None or self.config.profile == "ragen":  # a plain goal list: the fixed positions of goals.SPLIT_BOUNDS
+        if (
+            split is None or self.config.profile == "ragen"
+        ):  # a plain goal list: the fixed positions of goals.SPLIT_BOUNDS
             from tsr_verl.envs.webshop.goals import split_range
 
             return {name: split_range(name, len(goals)) for name in ("test", "val", "train")}
@@ -215,8 +217,14 @@ class WebShopEnv(TextEnv):
     def _click(self, text: str) -> tuple[float, dict[str, Any]]:
         state, element = self._state, self._clickables()[text]
         if element.role == "link":
-            self._state = replace(state, kind="item", product=self._hit(element.text), options=(), sub=None,
-                                  visited=state.visited | {element.text})  # fmt: skip
+            self._state = replace(
+                state,
+                kind="item",
+                product=self._hit(element.text),
+                options=(),
+                sub=None,
+                visited=state.visited | {element.text},
+            )
         elif element.role == "option":
             self._state = state.select(element.name, element.text)
         elif element.text == BACK_TO_SEARCH:
@@ -243,8 +251,13 @@ class WebShopEnv(TextEnv):
         self._purchase, self._terminated = breakdown, True
         self._state = replace(state, kind="done", reward=breakdown.reward)
         product = self.world.catalog.product(state.product)
-        info = {"reward_breakdown": asdict(breakdown), "purchased_asin": product.asin,
-                "selected_options": state.selected, "price": product.price, "profile": self.config.profile}  # fmt: skip
+        info = {
+            "reward_breakdown": asdict(breakdown),
+            "purchased_asin": product.asin,
+            "selected_options": state.selected,
+            "price": product.price,
+            "profile": self.config.profile,
+        }
         return float(breakdown.reward), info
 
     def _hit(self, asin: str) -> int:
@@ -287,8 +300,13 @@ class WebShopEnv(TextEnv):
         view = self._view
         if view is None or view[0] is not self._state:
             cfg = self.config
-            elements = pages.page_elements(self._state, self._goal().instruction_text, self.world.catalog,
-                                           cfg.results_per_page, cfg.show_attributes)  # fmt: skip
+            elements = pages.page_elements(
+                self._state,
+                self._goal().instruction_text,
+                self.world.catalog,
+                cfg.results_per_page,
+                cfg.show_attributes,
+            )
             text = pages.render(elements, cfg.observation_mode)
             if cfg.profile == "ragen" and self._state.kind != "done":
                 text = profiles.ragen_state(text, self._ragen_actions(elements))

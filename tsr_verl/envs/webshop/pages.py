@@ -97,16 +97,20 @@ def price_tag(product: Product) -> str:
     return " to ".join(f"${p}" for p in prices)
 
 
-def page_elements(state: PageState, instruction: str, catalog: Catalog, per_page: int,
-                  show_attributes: bool = False) -> list[Element]:  # fmt: skip
+def page_elements(
+    state: PageState, instruction: str, catalog: Catalog, per_page: int, show_attributes: bool = False
+) -> list[Element]:
     """The page's visible strings in upstream's template order."""
     head = [Element("Instruction:"), Element(instruction)]
     nav = [Element(BACK_TO_SEARCH, "button"), Element(PREV_PAGE, "button")]
     if state.kind == "search":
         return [Element("WebShop"), *head, Element(SEARCH_BUTTON, "button")]
     if state.kind == "done":
-        return [Element("Thank you for shopping with us!"), Element("Your score (min 0.0, max 1.0)"),
-                Element(f"{state.reward}")]  # fmt: skip
+        return [
+            Element("Thank you for shopping with us!"),
+            Element("Your score (min 0.0, max 1.0)"),
+            Element(f"{state.reward}"),
+        ]
     if state.kind == "results":
         out = [
             *head,

@@ -84,8 +84,10 @@ def ragen_goal_index(seed: int, n_goals: int, split: str = "auto") -> int:
             raise ValueError(f"webshop (ragen profile): the train mode needs > 1500 goals, there are {n_goals}")
         position = seed % (n_goals - 1500) + 1500
     if position >= n_goals:
-        raise ValueError(f"webshop (ragen profile): seed {seed} ({mode}) maps to goal position {position}, "
-                         f"but there are only {n_goals} goals")  # fmt: skip
+        raise ValueError(
+            f"webshop (ragen profile): seed {seed} ({mode}) maps to goal position {position}, "
+            f"but there are only {n_goals} goals"
+        )
     return ragen_permutation(n_goals)[position]
 
 
@@ -101,7 +103,9 @@ def ragen_actions(has_search_bar: bool, buttons: list[str], links: list[str], op
 
 def ragen_state(page_text: str, actions: list[str]) -> str:
     """RAGEN's rendered state: page text, hints and the action list, joined exactly as RAGEN does."""
-    return page_text + "." + "\n".join(RAGEN_HINTS) + "\n You must choose from these actions:" + ", ".join(actions) + "."
+    return (
+        page_text + "." + "\n".join(RAGEN_HINTS) + "\n You must choose from these actions:" + ", ".join(actions) + "."
+    )
 
 
 def ragen_instructions() -> str:

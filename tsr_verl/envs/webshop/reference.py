@@ -117,10 +117,17 @@ def goal_of(row: dict[str, Any]) -> Goal:
     """The ``schema.Goal`` of a reward row (upstream's goal fields)."""
     g = row["goal"]
     options = g["goal_options"]
-    return Goal(asin=row["goal_asin"], instruction_text=row["instruction"], attributes=tuple(g["attributes"]),
-                goal_options=dict(options) if isinstance(options, dict) else tuple(options),
-                price_upper=float(g["price_upper"]), query=g["query"], category=g.get("category", ""),
-                product_category=g["product_category"], name=g["name"])  # fmt: skip
+    return Goal(
+        asin=row["goal_asin"],
+        instruction_text=row["instruction"],
+        attributes=tuple(g["attributes"]),
+        goal_options=dict(options) if isinstance(options, dict) else tuple(options),
+        price_upper=float(g["price_upper"]),
+        query=g["query"],
+        category=g.get("category", ""),
+        product_category=g["product_category"],
+        name=g["name"],
+    )
 
 
 def reward_agreement(catalog: Catalog, rows: Sequence[dict[str, Any]], nouns: NounExtractor) -> RewardAgreement:

@@ -90,8 +90,9 @@ def progress_bar(iterable: Any, total: int, desc: str, show: bool) -> Any:
     return tqdm(iterable, total=total, desc=desc, unit="doc", mininterval=1.0, disable=not show)
 
 
-def cached_index(cache_dir: Path | None, backend: str, params: dict[str, Any], fingerprint: str,
-                 build: Callable[[Path], None]) -> Path | None:
+def cached_index(
+    cache_dir: Path | None, backend: str, params: dict[str, Any], fingerprint: str, build: Callable[[Path], None]
+) -> Path | None:
     """The folder of an index built by ``build(tmp_folder)``; built once per key, under a lock."""
     if cache_dir is None:
         return None
@@ -147,8 +148,7 @@ def lucene_bm25_columns(docs: list[list[int]], n_vocab: int, k1: float, b: float
     weight = idf[term_of]
     data = weight - weight / (one + tf.astype(np.float32) * norm_inverse[doc_of])
     indptr = np.concatenate([[0], np.cumsum(np.bincount(term_of, minlength=n_vocab))]).astype(np.int64)
-    return {"data": data.astype(np.float32), "indices": doc_of.astype(np.int32), "indptr": indptr,
-            "num_docs": n_docs}  # fmt: skip
+    return {"data": data.astype(np.float32), "indices": doc_of.astype(np.int32), "indptr": indptr, "num_docs": n_docs}
 
 
 def lucene_bm25_class() -> type:
@@ -156,8 +156,13 @@ def lucene_bm25_class() -> type:
     import bm25s  # noqa: PLC0415 - keep import time low for modules that only need schemas
 
     class LuceneBM25(bm25s.BM25):  # type: ignore[misc]
-        def build_index_from_ids(self, unique_token_ids: list[int], corpus_token_ids: list[list[int]],
-                                 show_progress: bool = True, leave_progress: bool = False) -> dict[str, Any]:  # fmt: skip
+        def build_index_from_ids(
+            self,
+            unique_token_ids: list[int],
+            corpus_token_ids: list[list[int]],
+            show_progress: bool = True,
+            leave_progress: bool = False,
+        ) -> dict[str, Any]:
             self.nonoccurrence_array = None  # only BM25L/BM25+ use it; bm25s' save reads it
             return lucene_bm25_columns(corpus_token_ids, len(unique_token_ids), self.k1, self.b)
 
@@ -169,8 +174,14 @@ class BM25sBackend:
 
     name = "bm25s"
 
-    def __init__(self, catalog: TextCatalog, cache_dir: Path | None = None, k1: float = 0.9,
-                 b: float = 0.4, progress: bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        catalog: TextCatalog,
+        cache_dir: Path | None = None,
+        k1: float = 0.9,
+        b: float = 0.4,
+        progress: bool | None = None,
+    ) -> None:
         import bm25s  # noqa: PLC0415 - keep import time low for modules that only need schemas
 
         self.analyze = Analyzer()
@@ -184,8 +195,13 @@ class BM25sBackend:
             model.index(tokens, show_progress=show)
             return model
 
-        folder = cached_index(cache_dir, self.name, self.params, catalog_fingerprint(catalog) if cache_dir else "",
-                              lambda tmp: fit().save(str(tmp), show_progress=False))  # fmt: skip
+        folder = cached_index(
+            cache_dir,
+            self.name,
+            self.params,
+            catalog_fingerprint(catalog) if cache_dir else "",
+            lambda tmp: fit().save(str(tmp), show_progress=False),
+        )
         model = fit() if folder is None else bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         self.folder = folder
         self._vocab: dict[str, int] = model.vocab_dict
@@ -203,8 +219,8 @@ class BM25sBackend:
         rows, vals = [], []
         for term, count in counts.items():
             i = self._vocab[term]
-            rows.append(self._rows[self._ptr[i]:self._ptr[i + 1]])
-            column = np.asarray(self._data[self._ptr[i]:self._ptr[i + 1]], dtype=np.float32)
+            rows.append(self._rows[self._ptr[i] : self._ptr[i + 1]])
+            column = np.asarray(self._data[self._ptr[i] : self._ptr[i + 1]], dtype=np.float32)
             vals.append(column * np.float32(count) if count > 1 else column)
         total = np.bincount(np.concatenate(rows), weights=np.concatenate(vals).astype(np.float64), minlength=self._n)
         return total.astype(np.float32).astype(np.float64)

@@ -44,8 +44,13 @@ class TantivyBackend:
             writer.wait_merging_threads()
 
         params = {"tantivy": tantivy.__version__}
-        folder = cached_index(cache_dir, self.name, params, catalog_fingerprint(catalog) if cache_dir else "",
-                              lambda tmp: fill(tantivy.Index(self._schema, path=str(tmp))))
+        folder = cached_index(
+            cache_dir,
+            self.name,
+            params,
+            catalog_fingerprint(catalog) if cache_dir else "",
+            lambda tmp: fill(tantivy.Index(self._schema, path=str(tmp))),
+        )
         self.folder = folder
         if folder is None:
             self._index = tantivy.Index(self._schema)
@@ -86,8 +91,10 @@ class PyseriniBackend:
         try:
             from pyserini.search.lucene import LuceneSearcher  # noqa: PLC0415 - optional dependency
         except ImportError:
-            raise ImportError("search backend 'pyserini' needs pyserini 0.25 and JDK 17: "
-                              "pip install pyserini==0.25.0 (see notes/webshop.md)") from None
+            raise ImportError(
+                "search backend 'pyserini' needs pyserini 0.25 and JDK 17: "
+                "pip install pyserini==0.25.0 (see notes/webshop.md)"
+            ) from None
         if cache_dir is None:
             raise ValueError("search backend 'pyserini' needs a cache_dir for its Lucene index")
 
@@ -99,10 +106,27 @@ class PyseriniBackend:
             with open(tmp / "docs" / "docs.jsonl", "w", encoding="utf-8") as fh:
                 for i in range(len(catalog)):
                     fh.write(json.dumps({"id": str(i), "contents": catalog.search_text(i)}) + "\n")
-            subprocess.run([sys.executable, "-m", "pyserini.index.lucene", "--collection", "JsonCollection",
-                            "--generator", "DefaultLuceneDocumentGenerator", "--threads", "1",
-                            "--input", str(tmp / "docs"), "--index", str(tmp / "index"),
-                            "--storePositions", "--storeDocvectors", "--storeRaw"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pyserini.index.lucene",
+                    "--collection",
+                    "JsonCollection",
+                    "--generator",
+                    "DefaultLuceneDocumentGenerator",
+                    "--threads",
+                    "1",
+                    "--input",
+                    str(tmp / "docs"),
+                    "--index",
+                    str(tmp / "index"),
+                    "--storePositions",
+                    "--storeDocvectors",
+                    "--storeRaw",
+                ],
+                check=True,
+            )
             shutil.rmtree(tmp / "docs")
 
         folder = cached_index(cache_dir, self.name, {"k1": k1, "b": b}, catalog_fingerprint(catalog), build)

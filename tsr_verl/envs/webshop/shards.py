@@ -133,8 +133,14 @@ _QUERIES: dict[str, Callable[[WebShopEnv], Any]] = {
 class WebShopShards:
     """Client for K ``WebShopShard`` Ray actors; every batched call returns results in input order."""
 
-    def __init__(self, num_shards: int, config: WebShopConfig | dict[str, Any] | None = None, *,
-                 max_sessions_per_shard: int = DEFAULT_MAX_SESSIONS, num_cpus_per_shard: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_shards: int,
+        config: WebShopConfig | dict[str, Any] | None = None,
+        *,
+        max_sessions_per_shard: int = DEFAULT_MAX_SESSIONS,
+        num_cpus_per_shard: float = 1.0,
+    ) -> None:
         import ray
 
         if num_shards < 1:

@@ -160,11 +160,20 @@ def build_world(config: WebShopConfig) -> World:
     data_dir = Path(resolve_data_dir(config.data_dir, config.tier))
     catalog = open_catalog(data_dir, config.tier, config.cache_dir, progress=False)
     if config.goals == "both":
-        goals: Sequence[Goal] = MixedGoals(goals_mod.load_goals(catalog, "synthetic", progress=False),
-                                           goals_mod.load_goals(catalog, "human", progress=False))  # fmt: skip
+        goals: Sequence[Goal] = MixedGoals(
+            goals_mod.load_goals(catalog, "synthetic", progress=False),
+            goals_mod.load_goals(catalog, "human", progress=False),
+        )
     else:
         goals = goals_mod.load_goals(catalog, config.goals, progress=False)
     index_dir = Path(config.cache_dir) if config.cache_dir else Path(catalog.folder)  # reuse the index
     backend = make_backend(config.search_backend, catalog, index_dir)
-    return World(config.world_key(), data_dir, catalog, goals, backend, get_noun_extractor(config.noun_extractor),
-                 time.perf_counter() - start)  # fmt: skip
+    return World(
+        config.world_key(),
+        data_dir,
+        catalog,
+        goals,
+        backend,
+        get_noun_extractor(config.noun_extractor),
+        time.perf_counter() - start,
+    )
