@@ -118,7 +118,12 @@ class TSRAgentLoop(AgentLoopBase):
         if proposer is None:  # the env failed before the proposer existed
             proposer = self._proposer(sampling_params, request_id, cfg, ())
         if cfg.dump_dir and result is not None:
-            meta = {"strategy": cfg.search.strategy, "loop": type(self).__name__, "split": extra_info.get("split")}
+            meta = {
+                "strategy": cfg.search.strategy,
+                "scorer": cfg.search.resolved_scorer,
+                "loop": type(self).__name__,
+                "split": extra_info.get("split"),
+            }
             record = episode_record(result, env_spec=spec.to_row(), meta=meta)
             append_jsonl(Path(cfg.dump_dir) / f"episodes-{os.getpid()}.jsonl", record)
         return await self._output(proposer, messages, result, cfg, error)

@@ -38,7 +38,7 @@ class Selection:
     """How one committed turn was picked among its siblings (the M candidates its beam proposed).
 
     Kept trajectories are a *selected* sample of the policy; these numbers measure how strongly
-    (see README "Selection bias"). NaN where a quantity is undefined (no log-probs, unscored)."""
+    (see docs/strategies.md, "Selection bias"). NaN where a quantity is undefined (no log-probs, unscored)."""
 
     kept_logprob: float
     """Mean token log-prob of the kept candidate."""
