@@ -59,6 +59,10 @@ def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, e
         "trainer.test_freq=2",
         "trainer.val_before_train=false",
         "trainer.logger=[console,file]",
+        # 2 turns of <= 16 tokens around one observation fit in 256 response tokens; on CPU every
+        # sequence is padded to prompt + response, so this halves the actor's work.
+        "data.max_response_length=256",
+        "actor_rollout_ref.rollout.max_model_len=768",
         *FILTER,
         *extra,
     ]

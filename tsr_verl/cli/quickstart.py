@@ -63,9 +63,10 @@ def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str
             "actor_rollout_ref.rollout.custom.tsr.parse.lenient=true",
             f"data.train_batch_size={GROUPS}",
             f"actor_rollout_ref.rollout.n={GROUP_SIZE}",
-            "data.max_prompt_length=768",
+            # Turn 1 is <= 293 tokens; every sequence is padded to prompt + response on CPU.
+            "data.max_prompt_length=512",
             "data.max_response_length=448",
-            "actor_rollout_ref.rollout.max_model_len=1216",
+            "actor_rollout_ref.rollout.max_model_len=960",
             "actor_rollout_ref.actor.ppo_mini_batch_size=1",
             f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={GROUP_SIZE}",
             "actor_rollout_ref.actor.optim.lr=1e-5",
