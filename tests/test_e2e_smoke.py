@@ -135,4 +135,25 @@ def test_quickstart_main_job_runs_and_summarises(tmp_path, tiny_model_dir, subpr
     assert steps[1]["tsr/proposals"] == 2 * steps[1]["tsr/num_turns"]  # best-of-2 every turn
     assert "val-aux/tsr_verl/frozenlake/success/mean@1" in steps[0]
     assert steps[1]["tsr_filter/groups_kept"] == 2 and steps[1]["tsr_filter/groups_before"] == 4
+    # What the separate FrozenLake GRPO best-of-N recipe test checked (same recipe, loop, filter):
+    m = steps[1]
+    for key in (
+        "tsr/tokens_generated",
+        "tsr/tokens_kept",
+        "tsr/success",
+        "tsr/episode_return",
+        "tsr/kept_invalid",
+        "tsr/selection_changed",
+        "tsr_filter/zero_variance_fraction",
+        "tsr_filter/error_groups",
+        "actor/pg_loss",
+    ):
+        assert key in m and math.isfinite(m[key]), key
+    assert m["tsr/tokens_generated"] >= m["tsr/tokens_kept"] > 0
+    assert m["tsr/forks"] >= m["tsr/proposals"] > 0  # every proposal scored on its own fork
+    assert m["tsr/error"] == 0 and m["tsr_filter/error_groups"] == 0
+    # Validation rows run tsr_eval: one proposal per turn, although training searched best-of-2.
+    val = steps[0]
+    prefix = next(k.rsplit("/", 2)[0] for k in val if k.endswith("/tsr_proposals/mean@1"))
+    assert val[f"{prefix}/tsr_proposals/mean@1"] == pytest.approx(val[f"{prefix}/num_turns/mean@1"])
     assert leftovers(started) == []
