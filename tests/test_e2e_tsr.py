@@ -1,7 +1,7 @@
 """Slow: real veRL ``main_ppo`` with the ``tsr_agent`` loop on the CPU, through the recipes.
 
 Each test prepares a small dataset with the recipe's own ``prepare_data.sh``, runs the recipe's
-``run.sh ALGO STRATEGY --device cpu`` on a tiny random model for 2 steps (instance filtering on),
+``run.sh ALGO STRATEGY --device cpu`` on a tiny random model for 1 step (instance filtering on),
 and checks from veRL's own metric log that the run finished, that TSR's cost metrics are there and
 consistent with the strategy, that filtering and validation (without search) happened, and that
 no Ray/vLLM process outlived the run.
@@ -55,8 +55,9 @@ def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, e
         "actor_rollout_ref.rollout.custom.tsr.beam_width=2",
         "actor_rollout_ref.rollout.custom.tsr.max_turns=2",
         "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=16",
-        "trainer.total_training_steps=2",
-        "trainer.test_freq=2",
+        # One step (the smoke test covers a second step after a weight sync): CI machines are slow.
+        "trainer.total_training_steps=1",
+        "trainer.test_freq=1",
         "trainer.val_before_train=false",
         "trainer.logger=[console,file]",
         # 2 turns of <= 16 tokens around one observation fit in 256 response tokens; on CPU every
@@ -76,8 +77,8 @@ def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, e
 
 
 def check_common(rows):
-    assert sorted(rows) == [1, 2]
-    for step in (1, 2):
+    assert sorted(rows) == [1]
+    for step in (1,):
         m = rows[step]
         for key in (
             "tsr/proposals",
@@ -102,7 +103,7 @@ def check_common(rows):
         assert m["tsr/forks"] >= m["tsr/proposals"] > 0
         assert m["tsr/error"] == 0 and m["tsr_filter/error_groups"] == 0
         assert m["tsr_filter/groups_kept"] == 1 and m["tsr_filter/groups_before"] == 2  # int(0.5 x 2 groups)
-    val = rows[2]
+    val = rows[1]
     # Validation rows run tsr_eval: one proposal per turn, whatever the training strategy.
     prefix = next(k.rsplit("/", 2)[0] for k in val if k.endswith("/tsr_proposals/mean@1"))
     assert val[f"{prefix}/tsr_proposals/mean@1"] == pytest.approx(val[f"{prefix}/num_turns/mean@1"])
@@ -111,7 +112,7 @@ def check_common(rows):
 def test_sokoban_ppo_beam_with_critic(tmp_path, repo_root, tiny_model_dir, subprocess_env, leftovers):
     rows = run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, "sokoban", "ppo", "beam")
     check_common(rows)
-    for step in (1, 2):
+    for step in (1,):
         m = rows[step]
         assert math.isfinite(m["critic/vf_loss"])  # PPO: the critic trained
         # Beam B=2 x M=2: 2 proposals on turn 1 (one beam), up to 4 on later turns.

@@ -57,8 +57,9 @@ def test_webshop_grpo_beam(tmp_path, repo_root, tiny_model_dir, subprocess_env, 
         f"{TSR}.beam_width=2",
         f"{TSR}.max_turns=2",
         f"{TSR}.max_tokens_per_turn=16",
-        "trainer.total_training_steps=2",
-        "trainer.test_freq=2",
+        # One step (the smoke test covers a second step after a weight sync): CI machines are slow.
+        "trainer.total_training_steps=1",
+        "trainer.test_freq=1",
         "trainer.val_before_train=false",
         "data.val_max_samples=2",
         "trainer.logger=[console,file]",
@@ -75,8 +76,8 @@ def test_webshop_grpo_beam(tmp_path, repo_root, tiny_model_dir, subprocess_env, 
     rows = {r["step"]: r["data"] for r in map(json.loads, metrics.read_text().splitlines())}
     assert leftovers(started) == [], "Ray/vLLM processes survived the run"
 
-    assert sorted(rows) == [1, 2]
-    for step in (1, 2):
+    assert sorted(rows) == [1]
+    for step in (1,):
         m = rows[step]
         for key in (
             "tsr/proposals",
@@ -96,6 +97,6 @@ def test_webshop_grpo_beam(tmp_path, repo_root, tiny_model_dir, subprocess_env, 
         assert m["tsr_filter/groups_kept"] == 1 and m["tsr_filter/groups_before"] == 2  # int(0.5 x 2 groups)
         # Beam B=2 x M=2: 2 proposals on turn 1 (one beam), up to 4 on turn 2.
         assert 2 * m["tsr/num_turns"] <= m["tsr/proposals"] <= 4 * m["tsr/num_turns"]
-    val = rows[2]  # validation rows run tsr_eval: one proposal per turn, no search
+    val = rows[1]  # validation rows run tsr_eval: one proposal per turn, no search
     prefix = next(k.rsplit("/", 2)[0] for k in val if k.endswith("/tsr_proposals/mean@1"))
     assert val[f"{prefix}/tsr_proposals/mean@1"] == pytest.approx(val[f"{prefix}/num_turns/mean@1"])
