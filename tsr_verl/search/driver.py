@@ -157,7 +157,8 @@ class SearchDriver:
             beams = []
             for _, value, tiebreak, item in entries[:width]:
                 node = item if isinstance(item, Node) else self._keep(pending, evals, item, value, tiebreak, ids[item])
-                node = node if isinstance(item, Node) or not scored else self._rerate(node, pending[item][0])
+                if scored and not isinstance(item, Node):
+                    self._rerate(node, pending[item][0])
                 beams.append(node)
                 self._tree.mark_kept(node.node_id)
         return beams
@@ -171,12 +172,11 @@ class SearchDriver:
         node.value, node.tiebreak, node.node_id = value, tiebreak, node_id
         return node
 
-    def _rerate(self, node: Node, parent: Node) -> Node:
+    def _rerate(self, node: Node, parent: Node) -> None:
         """Rank a committed child from now on by what really happened on its own env (a slip into
         a hole), not by what its scoring fork saw: a finished beam keeps this value."""
         parsed = node.context.turns[-1].parsed
         node.value = parent.ret + self._rate(Evaluation(node.env, parsed, (node.ret - parent.ret,), node.done))
-        return node
 
     async def _budget_left(self, context: Context) -> bool:
         return True if self.has_budget is None else await self.has_budget(context)
