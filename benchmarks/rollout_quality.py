@@ -212,10 +212,23 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (veRL's rollout default)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/rollout_quality"), help="where JSON and PNG go")
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "bfloat16", "float32"],
+        default="auto",
+        help="vLLM dtype; auto: bfloat16 on a GPU, on a CPU what training uses (tsr_verl/integration/cpu_tuning.py)",
+    )
     args = parser.parse_args()
+    dtype = args.dtype
     if args.device == "cpu":
         os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        if dtype == "auto":
+            from tsr_verl.integration import cpu_tuning
+
+            dtype = "float32" if cpu_tuning.compute_dtype() == "fp32" else "bfloat16"
+    elif dtype == "auto":
+        dtype = "bfloat16"
     from transformers import AutoTokenizer
     from vllm import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -225,9 +238,7 @@ def main() -> None:
     model = args.model or str(prepare_default_model())
     tokenizer = AutoTokenizer.from_pretrained(model)
     engine = AsyncLLM.from_engine_args(
-        AsyncEngineArgs(
-            model=model, dtype="bfloat16", enforce_eager=True, enable_prefix_caching=True, max_model_len=4096
-        )
+        AsyncEngineArgs(model=model, dtype=dtype, enforce_eager=True, enable_prefix_caching=True, max_model_len=4096)
     )
     # "</answer>" ends an answer (the parser needs nothing after it): a stop string, as RAGEN uses.
     params = {
@@ -248,6 +259,7 @@ def main() -> None:
         "strategies": STRATEGIES,
         "sampling": params,
         "device": args.device,
+        "dtype": dtype,
         "date": time.strftime("%Y-%m-%d"),
     }
 

@@ -30,9 +30,9 @@ def test_benchmark_script_runs(repo_root, tmp_path, script, args, expect):
     assert expect in done.stdout
 
 
-@pytest.mark.parametrize("script", ["rollout_quality.py", "learning_curve.py"])
+@pytest.mark.parametrize("script", ["rollout_quality.py", "learning_curve.py", "train_step.py"])
 def test_llm_benchmarks_parse_their_arguments(repo_root, script):
-    """These two need vLLM / veRL runs of minutes to hours; here only their command lines."""
+    """These need vLLM / veRL runs of minutes to hours; here only their command lines."""
     done = subprocess.run(
         [sys.executable, str(repo_root / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=120
     )
@@ -53,3 +53,31 @@ def test_webshop_reference_check_runs(repo_root, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "search backend bm25s: 10 queries" in done.stdout and "page-1 agreement (top-10 set): " in done.stdout
     assert "exact match with upstream:     10/10" in done.stdout
+
+
+def test_train_step_summary_is_steady_state_and_counts_flops(repo_root, monkeypatch):
+    """The step benchmark's arithmetic on made-up records: the first (warm-up) step is left out,
+    and the limit share is 6·params·tokens (training) or 2·params·tokens (forward) over the peak."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import train_step
+
+    def record(step: int, update_s: float) -> dict:
+        phases = {p: {"s": 0.0, "cores": 1.0} for p in train_step.PHASES}
+        phases.update(gen={"s": 10.0, "cores": 1.0}, update_actor={"s": update_s, "cores": 2.0})
+        return {
+            "step": step,
+            "step_s": 12.0 + update_s,
+            "cores_step": 1.5,
+            "gen_tokens": 500.0,
+            "trained_tokens": 1000.0,
+            "pearson": 0.999,
+            **phases,
+        }
+
+    summary = train_step.summarize(
+        [record(1, 100.0), record(2, 6.0), record(3, 6.0)], params=1_000_000, peak_gflops=2.0
+    )
+    assert summary["update_actor"]["s"] == 6.0 and summary["step_s"] == 18.0
+    assert summary["update_actor"]["limit_share"] == pytest.approx(6 * 1e6 * 1000 / 6.0 / 2e9)
+    assert summary["gen"]["tok_per_s"] == 50.0
+    assert summary["rest"]["s"] == pytest.approx(18.0 - 16.0)

@@ -9,7 +9,8 @@ module owns that list so a user types one command and a recipe YAML stays the sa
         actor_rollout_ref.model.path=/path/to/model
 
 Arguments after ``--`` go to ``main_ppo`` unchanged. A CPU override whose key you set yourself is
-dropped, so every default here can be overridden from the command line.
+dropped, so every default here can be overridden from the command line. Speed settings measured
+on the machine (compute dtype, torch threads) come from ``tsr_verl.integration.cpu_tuning``.
 """
 
 from __future__ import annotations
@@ -95,9 +96,12 @@ def merge_overrides(defaults: Sequence[str], user: Sequence[str]) -> list[str]:
 
 
 def cpu_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` plus :data:`CPU_ENV` (values already in ``base`` win)."""
+    """``base`` plus :data:`CPU_ENV` and the measured speed settings of ``cpu_tuning`` (values
+    already in ``base`` win)."""
+    from tsr_verl.integration import cpu_tuning
+
     env = dict(base)
-    for key, value in CPU_ENV.items():
+    for key, value in {**CPU_ENV, **cpu_tuning.environment()}.items():
         env.setdefault(key, value)
     return env
 
@@ -119,7 +123,10 @@ def build_command(
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
     if device == "cpu":
-        args, env = merge_overrides(CPU_OVERRIDES, hydra_args), cpu_environment(os.environ)
+        from tsr_verl.integration import cpu_tuning
+
+        defaults = [*CPU_OVERRIDES, *cpu_tuning.overrides()]
+        args, env = merge_overrides(defaults, hydra_args), cpu_environment(os.environ)
     else:
         args, env = list(hydra_args), dict(os.environ)
     return [python, *MAIN_PPO, *args], env
