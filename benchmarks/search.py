@@ -11,7 +11,11 @@ its own search ``stream``, as ``tsr_agent`` runs them. Printed side by side in o
 * ``zero-std``: share of groups whose members all got the same return (no GRPO signal);
 * ``forks/streams``: independent scoring forks per episode, and how many of them replayed a
   random stream already used in the episode or its group (must be 0);
-* cost per episode: proposals (candidates generated), env steps, wall time.
+* cost per trained trajectory: proposals (candidates generated), tokens generated, env steps,
+  wall time;
+* group-coupled rows (``<strategy> coupled``, ``tsr_verl.search.group``): one search per group
+  fills its ``--group-size`` members; ``distinct`` members (different action sequences) and the
+  mean ``prefix`` of turns two members share.
 
     python benchmarks/search.py [--groups 30] [--group-size 16] [--env sokoban frozenlake]
 """
@@ -28,7 +32,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from tsr_verl.envs import TextEnv, make
-from tsr_verl.search import EpisodeConfig, SearchConfig, SearchDriver, search_metrics
+from tsr_verl.search import EpisodeConfig, SearchConfig, SearchDriver
+from tsr_verl.search.group import group_metrics, search_group
 from tsr_verl.search.scripted import RandomPolicy
 
 SCORERS = {"sokoban": "sokoban", "frozenlake": "frozenlake_risk"}
@@ -54,41 +59,55 @@ def fork_streams() -> Iterator[list[tuple[float, ...]]]:
         TextEnv.fork = original  # type: ignore[method-assign]
 
 
-def evaluate(env_name: str, strategy: str, groups: int, group_size: int) -> dict[str, float]:
+def _play_group(env_name: str, config: SearchConfig, seed: int, n: int, coupled: bool) -> tuple[list, list]:
+    """One group: its n trained trajectories, and the results of every search run for it."""
+    if coupled:
+        env = make(env_name)
+        env.reset(seed)
+        driver = SearchDriver(RandomPolicy(env.actions, f"{seed}/coupled"), config, EpisodeConfig())
+        members, results = asyncio.run(search_group(driver, env, n, seed=seed, stream=0))
+        return members, results
+    results = []
+    for member in range(n):
+        env = make(env_name)
+        env.reset(seed)
+        driver = SearchDriver(RandomPolicy(env.actions, f"{seed}/{member}"), config, EpisodeConfig())
+        results.append(asyncio.run(driver.run(env, seed=seed, stream=member)))
+    return [r.best for r in results], results
+
+
+def evaluate(env_name: str, strategy: str, groups: int, group_size: int, coupled: bool = False) -> dict[str, float]:
+    """Means over the trained trajectories of ``groups`` groups (``coupled``: one search per group)."""
     scorer = None if strategy in ("naive", "trajectory_best_of_n") else SCORERS[env_name]
     config = SearchConfig(strategy=strategy, scorer=scorer)
-    rows, zero_std, forks, reused = [], 0, 0, 0
+    rows, stats, forks, reused = [], [], 0, 0
     start = time.perf_counter()
     for seed in range(groups):
-        returns = []
         with fork_streams() as seen:
-            for member in range(group_size):
-                env = make(env_name)
-                env.reset(seed)
-                driver = SearchDriver(RandomPolicy(env.actions, f"{seed}/{member}"), config, EpisodeConfig())
-                result = asyncio.run(driver.run(env, seed=seed, stream=member))
-                m = search_metrics(result)
-                returns.append(result.best.total_return)
-                rows.append(
-                    (
-                        result.best.total_return,
-                        result.best.success,
-                        m["tsr/kept_invalid"],
-                        m["tsr/proposals"],
-                        m["tsr/env_steps"],
-                    )
-                )
-        zero_std += float(np.std(returns)) < 1e-9
+            members, results = _play_group(env_name, config, seed, group_size, coupled)
+        cost = {k: sum(getattr(r.cost, k) for r in results) for k in ("proposals", "env_steps", "proposal_calls")}
+        for m in members:
+            invalid = sum(not t.executed for t in m.context.turns) / max(1, len(m.context.turns))
+            rows.append((m.total_return, m.success, invalid))
+        spent = sum(r.cost.tokens_generated for r in results)
+        stats.append(
+            {
+                **group_metrics(members, spent, cost["proposal_calls"]),
+                "best": max(m.total_return for m in members),
+                "proposals": cost["proposals"] / group_size,
+                "env_steps": cost["env_steps"] / group_size,
+            }
+        )
         forks += len(seen)
         reused += len(seen) - len(set(seen))
     arr = np.array(rows, dtype=float).mean(axis=0)
-    n = groups * group_size
+    mean = {k: float(np.mean([g[k] for g in stats])) for k in stats[0]}
     return {
-        **dict(zip(("return", "success", "kept_invalid", "proposals", "env_steps"), arr, strict=True)),
-        "zero_std": zero_std / groups,
-        "forks": forks / n,
+        **dict(zip(("return", "success", "kept_invalid"), arr, strict=True)),
+        **mean,
+        "forks": forks / (groups * group_size),
         "reused": reused,
-        "ms": (time.perf_counter() - start) / n * 1e3,
+        "ms": (time.perf_counter() - start) / (groups * group_size) * 1e3,
     }
 
 
@@ -99,20 +118,24 @@ def main() -> None:
     parser.add_argument("--env", choices=sorted(SCORERS), nargs="*", default=sorted(SCORERS), help="environments")
     args = parser.parse_args()
     header = (
-        f"{'strategy':<22}{'return':>8}{'success':>9}{'kept invalid':>14}{'zero-std':>10}{'forks':>8}"
-        f"{'reused':>8}{'proposals':>11}{'env steps':>11}{'ms/ep':>8}"
+        f"{'strategy':<28}{'return':>8}{'best':>7}{'success':>9}{'kept invalid':>14}{'zero-std':>10}"
+        f"{'distinct':>10}{'prefix':>8}{'forks':>8}{'reused':>8}{'proposals':>11}{'tok/traj':>10}"
+        f"{'env steps':>11}{'ms/ep':>8}"
     )
+    arms = [(s, False) for s in STRATEGIES] + [(s, True) for s in STRATEGIES if s != "naive"]
     for env_name in args.env:
         print(
             f"\n{env_name} (env defaults): {args.groups} groups x {args.group_size} episodes, random policy "
-            "with 30% junk answers, M=4, B=2, D=2, per-episode means"
+            "with 30% junk answers, M=4, B=2, D=2, means per trained trajectory (best: per group)"
         )
         print(header)
-        for strategy in STRATEGIES:
-            r = evaluate(env_name, strategy, args.groups, args.group_size)
+        for strategy, coupled in arms:
+            r = evaluate(env_name, strategy, args.groups, args.group_size, coupled)
+            name = strategy + (" coupled" if coupled else "")
             print(
-                f"{strategy:<22}{r['return']:>8.2f}{r['success']:>9.2f}{r['kept_invalid']:>14.1%}"
-                f"{r['zero_std']:>10.0%}{r['forks']:>8.1f}{r['reused']:>8d}{r['proposals']:>11.1f}"
+                f"{name:<28}{r['return']:>8.2f}{r['best']:>7.2f}{r['success']:>9.2f}{r['kept_invalid']:>14.1%}"
+                f"{r['zero_std']:>10.0%}{r['distinct']:>10.1f}{r['shared_prefix']:>8.2f}{r['forks']:>8.1f}"
+                f"{r['reused']:>8d}{r['proposals']:>11.1f}{r['tokens_per_trajectory']:>10.1f}"
                 f"{r['env_steps']:>11.1f}{r['ms']:>8.1f}"
             )
 

@@ -8,6 +8,7 @@ nothing from veRL, vLLM or torch.
 from tsr_verl.search.config import STRATEGIES, EpisodeConfig, SearchConfig
 from tsr_verl.search.driver import SearchDriver
 from tsr_verl.search.filtering import FilterConfig, FilterResult, select_groups
+from tsr_verl.search.group import GROUP_MODES, coupled_config, group_metrics, search_group
 from tsr_verl.search.scorers import Evaluation, get_scorer, register_scorer
 from tsr_verl.search.types import (
     Candidate,
@@ -22,6 +23,7 @@ from tsr_verl.search.types import (
 )
 
 __all__ = [
+    "GROUP_MODES",
     "STRATEGIES",
     "Candidate",
     "Context",
@@ -37,8 +39,11 @@ __all__ = [
     "Selection",
     "Trajectory",
     "TurnRecord",
+    "coupled_config",
     "get_scorer",
+    "group_metrics",
     "register_scorer",
+    "search_group",
     "search_metrics",
     "select_groups",
 ]

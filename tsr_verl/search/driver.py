@@ -74,12 +74,15 @@ class SearchDriver:
         seed: int = 0,
         key: str = "",
         stream: int = 0,
+        fan_out: int = 1,
     ) -> SearchResult:
         """Search from ``env``'s current state (already ``reset``). ``messages`` is the initial
         conversation (default: built from the env); ``seed`` (the episode seed) and ``stream``
         seed tie-breaking and the scoring forks' random streams: episodes that share an env seed
         (GRPO group members) must pass different ``stream`` values, or they score on the same
-        draws. ``key`` is an opaque episode id passed to the proposer through the ``Context``."""
+        draws. ``key`` is an opaque episode id passed to the proposer through the ``Context``.
+        ``fan_out`` > 1 makes the first turn propose from that many copies of the start (so a
+        width-n group search chooses n of n·M first answers, not keeps all M)."""
         cfg, self.cost = self.config, SearchCost(peeked=self.config.score_rng == "copy")
         if stream < 0:
             raise ValueError(f"SearchDriver.run: stream must be >= 0, got {stream}")
@@ -95,7 +98,7 @@ class SearchDriver:
         if cfg.strategy == "trajectory_best_of_n":
             starts = [dataclasses.replace(root, env=self._fork(env, "copy")) for _ in range(cfg.num_candidates)]
             runs = [
-                self._beam(s, 1, 1, 0, r, scored=False) for s, r in zip(starts, rng.spawn(len(starts)), strict=True)
+                self._beam([s], 1, 1, 0, r, scored=False) for s, r in zip(starts, rng.spawn(len(starts)), strict=True)
             ]
             finals = [beams[0] for beams in await asyncio.gather(*runs)]
             tiebreaks = rng.random(len(finals))
@@ -108,7 +111,7 @@ class SearchDriver:
                 "beam": (cfg.beam_width, cfg.num_candidates, 0),
                 "lookahead": (cfg.beam_width, cfg.num_candidates, cfg.lookahead_depth),
             }[cfg.strategy]
-            finals = await self._beam(root, width, m, depth, rng, scored=cfg.strategy != "naive")
+            finals = await self._beam([root] * fan_out, width, m, depth, rng, scored=cfg.strategy != "naive")
         if cfg.strategy == "trajectory_best_of_n" and cfg.invalid_last:  # fewest no-action turns first
             finals.sort(key=lambda n: (sum(not t.executed for t in n.context.turns), -n.ret, n.tiebreak))
         else:
@@ -123,9 +126,8 @@ class SearchDriver:
 
     # --- one beam search (every per-turn strategy) ------------------------------------------------
     async def _beam(
-        self, root: Node, width: int, m: int, depth: int, rng: np.random.Generator, scored: bool
+        self, beams: list[Node], width: int, m: int, depth: int, rng: np.random.Generator, scored: bool
     ) -> list[Node]:
-        beams = [root]
         while any(not b.done for b in beams):
             for b in beams:
                 if not b.done and not await self._budget_left(b.context):
