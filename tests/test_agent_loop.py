@@ -73,7 +73,7 @@ def rows(tmp_path_factory):
     return frames
 
 
-def build_loop(tokenizer, server, name="tsr_agent", response_length=1024, **tsr):
+def build_loop(tokenizer, server, name="tsr_agent", response_length=1024, n=1, **tsr):
     import verl  # noqa: F401  (loads the tsr_verl plugin)
 
     config = OmegaConf.create(
@@ -82,6 +82,7 @@ def build_loop(tokenizer, server, name="tsr_agent", response_length=1024, **tsr)
                 "rollout": {
                     "prompt_length": 1024,
                     "response_length": response_length,
+                    "n": n,
                     "custom": {"tsr": tsr},
                     "multi_turn": {"tool_config_path": None},
                 },
@@ -350,3 +351,82 @@ async def test_last_turn_never_starts_below_a_minimal_complete_answer(tokenizer,
     server = FakeServerManager(tokenizer, answers=["no idea"])
     await play(build_loop(tokenizer, server, max_turns=3, response_length=used + minimal), row)
     assert len(server.calls) == 2 and server.calls[1]["params"]["max_tokens"] == minimal
+
+
+# --- group_mode=coupled: the n sessions of a uid share one search ------------------------------------
+async def play_group(tokenizer, server, row, n=4, uid="u", **tsr):
+    """The sessions of one prompt as veRL's V1 worker runs them: one fresh loop instance per
+    session, ``session_id`` 0..n-1 under one ``uid``, concurrent tasks of one event loop."""
+    loops = [build_loop(tokenizer, server, n=n, group_mode="coupled", **tsr) for _ in range(n)]
+    calls = [
+        loop.run(
+            {"temperature": 1.0, "logprobs": True},
+            raw_prompt=list(row.prompt),
+            extra_info=row.extra_info,
+            index=0,
+            uid=uid,
+            session_id=i,
+        )
+        for i, loop in enumerate(loops)
+    ]
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def test_coupled_group_members_are_one_searchs_distinct_episodes(tokenizer, rows):
+    from tsr_verl.integration.coupled import pending_groups
+
+    server = FakeServerManager(tokenizer)
+    row = rows["sokoban"].iloc[1]
+    outs = await play_group(tokenizer, server, row, strategy="beam", num_candidates=3, beam_width=2, max_turns=2)
+    assert pending_groups() == 0 and all(not isinstance(o, BaseException) for o in outs), outs
+    assert len({c["request_id"] for c in server.calls}) == 1  # one search, one sticky request id
+    spec = EnvSpec.from_row(dict(row.extra_info["env"]))
+    texts_per_member, outputs_per_member = [], []
+    for out in outs:
+        generated = [(s, e) for v, s, e in runs(out.response_mask) if v == 1]
+        texts, chosen_ids = [], []
+        for s, e in generated:  # exactly the proposer's tokens and log-probs, output by output
+            (chosen,) = [
+                o for o in server.outputs if o.log_probs == pytest.approx(out.response_logprobs[s:e], abs=1e-9)
+            ]
+            assert chosen.token_ids == out.response_ids[s:e]
+            texts.append(tokenizer.decode(chosen.token_ids, skip_special_tokens=True))
+            chosen_ids.append(server.outputs.index(chosen))
+        outputs_per_member.append(tuple(chosen_ids))
+        env = make(spec.name, **spec.config)
+        env.reset(spec.seed)
+        replay = [step_turn(env, parse_turn(t, env.actions, ParseConfig())).reward for t in texts]
+        assert out.reward_score == pytest.approx(sum(replay))  # each member's own return
+        texts_per_member.append(tuple(texts))
+    info = [o.extra_fields["reward_extra_info"] for o in outs]
+    distinct = len(
+        {tuple(parse_turn(t, make(spec.name).actions, ParseConfig()).actions for t in m) for m in texts_per_member}
+    )
+    assert info[0]["tsr_group_distinct"] == distinct >= 2
+    assert len(set(outputs_per_member)) == 4  # four different episodes (different proposals)
+    # Cost is shared: each member reports 1/n of the group's proposals, all the same value.
+    assert len({i["tsr_proposals"] for i in info}) == 1
+    assert info[0]["tsr_proposals"] * 4 == pytest.approx(len(server.calls) * 1)  # one candidate per call here
+
+
+async def test_a_failing_coupled_search_fails_the_whole_group(tokenizer, rows, monkeypatch):
+    from tsr_verl.envs.sokoban import SokobanEnv
+    from tsr_verl.integration.coupled import pending_groups
+    from tsr_verl.integration.proposer import ProposerError
+
+    row = rows["sokoban"].iloc[0]
+    kw = {"strategy": "beam", "num_candidates": 2, "beam_width": 2, "max_turns": 2}
+    outs = await play_group(tokenizer, FakeServerManager(tokenizer, fail=True), row, uid="down", **kw)
+    assert all(isinstance(o, ProposerError) for o in outs), outs  # veRL marks the prompt failed
+    monkeypatch.setattr(SokobanEnv, "step", lambda self, action: (_ for _ in ()).throw(OSError("disk on fire")))
+    outs = await play_group(tokenizer, FakeServerManager(tokenizer), row, uid="fire", **kw)
+    assert all(o.extra_fields["reward_extra_info"]["tsr_error"] == 1.0 for o in outs)  # the sampler drops it
+    assert pending_groups() == 0
+
+
+def test_coupled_naive_is_rejected_and_eval_plays_alone(tokenizer, rows):
+    with pytest.raises(Exception, match="group_mode=coupled needs a search strategy"):
+        build_loop(tokenizer, FakeServerManager(tokenizer), group_mode="coupled", strategy="naive")
+    loop = build_loop(tokenizer, FakeServerManager(tokenizer), name="tsr_eval", group_mode="coupled", strategy="beam")
+    cfg = loop.episode_config(dict(rows["sokoban"].iloc[0].extra_info))
+    assert (cfg.search.strategy, cfg.group_mode) == ("naive", "independent")

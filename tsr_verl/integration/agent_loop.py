@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import zlib
 from pathlib import Path
@@ -33,10 +34,11 @@ from omegaconf import DictConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
 from tsr_verl.envs import EnvSpec, make_from_spec
+from tsr_verl.integration.coupled import GROUP_KEYS, GroupSearch, join_group, member_result
 from tsr_verl.integration.loop_config import TSRConfig, merge_layers
 from tsr_verl.integration.metrics import ERROR_KEY
 from tsr_verl.integration.proposer import ProposerError, VerlProposer, min_answer_tokens
-from tsr_verl.search import Context, SearchDriver, SearchResult, Trajectory
+from tsr_verl.search import Context, SearchDriver, SearchResult, Trajectory, search_group
 from tsr_verl.search.metric_names import EPISODE_PREFIX
 from tsr_verl.search.record import append_jsonl, episode_record
 from tsr_verl.search.types import search_metrics
@@ -91,7 +93,7 @@ class TSRAgentLoop(AgentLoopBase):
         """The merged settings for one row (row overrides win); ``tsr_eval`` forces ``naive``."""
         layers = [*self.base_layers, _plain(extra_info.get("tsr")) or {}]
         if self.forced_strategy:
-            layers.append({"strategy": self.forced_strategy})
+            layers.append({"strategy": self.forced_strategy, "group_mode": "independent"})
         return TSRConfig.from_dict(merge_layers(*layers))
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
@@ -102,14 +104,17 @@ class TSRAgentLoop(AgentLoopBase):
         cfg = self.episode_config(extra_info)
         request_id = uuid4().hex
         messages = list(kwargs["raw_prompt"])
-        error, proposer = None, None
+        error, proposer, result = None, None, None
         try:
-            env, _ = make_from_spec(spec)
-            proposer = self._proposer(sampling_params, request_id, cfg, env.actions)
-            driver = SearchDriver(proposer, cfg.search, cfg.episode, has_budget=proposer.has_budget)
-            result: SearchResult | None = await driver.run(
-                env, messages, seed=spec.seed, key=request_id, stream=session_stream(kwargs, request_id)
-            )
+            if cfg.group_mode == "coupled":
+                proposer, result = await self._coupled(sampling_params, request_id, cfg, spec, messages, kwargs)
+            else:
+                env, _ = make_from_spec(spec)
+                proposer = self._proposer(sampling_params, request_id, cfg, env.actions)
+                driver = SearchDriver(proposer, cfg.search, cfg.episode, has_budget=proposer.has_budget)
+                result = await driver.run(
+                    env, messages, seed=spec.seed, key=request_id, stream=session_stream(kwargs, request_id)
+                )
         except ProposerError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken env/episode must not kill the worker
@@ -127,6 +132,35 @@ class TSRAgentLoop(AgentLoopBase):
             record = episode_record(result, env_spec=spec.to_row(), meta=meta)
             append_jsonl(Path(cfg.dump_dir) / f"episodes-{os.getpid()}.jsonl", record)
         return await self._output(proposer, messages, result, cfg, error)
+
+    async def _coupled(
+        self,
+        sampling_params: dict[str, Any],
+        request_id: str,
+        cfg: TSRConfig,
+        spec: EnvSpec,
+        messages: list[dict[str, Any]],
+        kwargs: dict[str, Any],
+    ) -> tuple[VerlProposer, SearchResult]:
+        """This session's member of its prompt's shared search (``tsr_verl.integration.coupled``)."""
+        if kwargs.get("uid") is None or kwargs.get("session_id") is None:
+            raise ValueError(
+                "tsr group_mode=coupled needs veRL's V1 agent-loop worker (uid and session_id per session)"
+            )
+        uid, index, size = str(kwargs["uid"]), int(kwargs["session_id"]), int(self.rollout_config.n)
+
+        async def search() -> GroupSearch:
+            env, _ = make_from_spec(spec)
+            proposer = self._proposer(sampling_params, request_id, cfg, env.actions)
+            driver = SearchDriver(proposer, cfg.search, cfg.episode, has_budget=proposer.has_budget)
+            stream = session_stream({"uid": uid}, request_id)
+            members, results = await search_group(
+                driver, env, size, messages, seed=spec.seed, key=request_id, stream=stream
+            )
+            return proposer, members, results
+
+        proposer, members, results = await join_group(uid, index, size, search)
+        return proposer, member_result(members, results, index)
 
     def _proposer(
         self, sampling_params: dict[str, Any], request_id: str, cfg: TSRConfig, actions: tuple[str, ...]
@@ -174,6 +208,9 @@ class TSRAgentLoop(AgentLoopBase):
             # Cost and selection-bias metrics; every episode reports the same keys (veRL stacks
             # them column-wise), NaN where undefined (e.g. kept_logprob without log-probs).
             **search_metrics(result, prefix=EPISODE_PREFIX),
+            # group_mode=coupled: the group's distinct members, shared-prefix turns, zero-std flag,
+            # tokens per trained trajectory and proposer calls (NaN, i.e. not logged, otherwise).
+            **{EPISODE_PREFIX + k: float(result.info.get(k, math.nan)) if result else math.nan for k in GROUP_KEYS},
         }
         metrics = AgentLoopMetrics(
             generate_sequences=cost.proposer_time_s if cost else 0.0, tool_calls=cost.env_time_s if cost else 0.0

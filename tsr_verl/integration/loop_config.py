@@ -15,6 +15,7 @@ Keys (all optional)::
     max_turns, max_actions                                       -> EpisodeConfig
     parse: {action_sep, max_actions_per_turn, enable_think, format_penalty, penalize_partial, lenient}
     prompt: {system, max_response_words, show_reward, invalid_warning}
+    group_mode                                                   -> independent | coupled
     max_tokens_per_turn                                          -> cap of each generate call
     error_penalty                                                -> reward of an episode that crashed
     dump_dir                                                     -> write every episode as JSONL here
@@ -30,6 +31,7 @@ from typing import Any
 
 from tsr_verl.fields import check_bounds, reject_unknown, setting
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
+from tsr_verl.search.group import GROUP_MODES
 
 _SEARCH_KEYS = frozenset(f.name for f in fields(SearchConfig))
 _EPISODE_KEYS = frozenset(f.name for f in fields(EpisodeConfig))
@@ -43,6 +45,12 @@ class TSRConfig:
     """Strategy and its sizes, scorer, scoring forks."""
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     """Turn/action budgets, answer format, prompt wording."""
+    group_mode: str = setting("independent", choices=GROUP_MODES)
+    """How the ``rollout.n`` sessions of a prompt (a GRPO group) are searched: ``independent``
+    (each runs its own search and trains its best path) or ``coupled`` (one search per prompt,
+    its n best distinct complete trajectories are the n members: ``tsr_verl/search/group.py``,
+    ``tsr_verl/integration/coupled.py``). ``coupled`` needs a search strategy (not ``naive``);
+    ``tsr_eval`` always plays alone."""
     max_tokens_per_turn: int = setting(128, ge=1)
     """Cap on the tokens of one assistant turn (also bounded by what is left of response_length)."""
     error_penalty: float = -1.0
@@ -53,6 +61,8 @@ class TSRConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self, "tsr")
+        if self.group_mode == "coupled" and self.search.strategy == "naive":
+            raise ValueError("tsr.group_mode=coupled needs a search strategy: 'naive' has no branches to share")
         if self.search.return_top != 1:
             # A veRL session trains exactly one trajectory (AgentLoopOutput); accepting L > 1 would
             # silently search for L and train on the first.
