@@ -10,6 +10,8 @@ taken its member. GRPO/GAE, the sampler and validation (``tsr_eval`` always play
 unchanged. A search that raises fails every session of the group the same way (env/search
 errors: each returns the error episode, so the sampler drops the group; inference-server errors
 propagate from every session, so veRL marks the prompt failed).
+The group size is ``actor_rollout_ref.rollout.n``: a per-prompt ``__rollout_n__`` (which veRL
+pops before the loop sees it) is not supported in this mode.
 ``tests/test_agent_loop.py`` pins these veRL internals (session ids 0..n-1 under one uid, one
 event loop) with veRL's own classes.
 """
