@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 FILTER = ["algorithm.reward_variance_filtering.top_k_ratio=0.5"]  # the recipe enables the TSR sampler
 
 
-def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, env_name, algo, strategy, *extra):
+def run_recipe(
+    repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, env_name, algo, strategy, *extra, steps=1
+):
     data = tmp_path / "data"
     prep = subprocess.run(
         [
@@ -55,9 +57,10 @@ def run_recipe(repo_root, tmp_path, tiny_model_dir, subprocess_env, leftovers, e
         "actor_rollout_ref.rollout.custom.tsr.beam_width=2",
         "actor_rollout_ref.rollout.custom.tsr.max_turns=2",
         "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=16",
-        # One step (the smoke test covers a second step after a weight sync): CI machines are slow.
-        "trainer.total_training_steps=1",
-        "trainer.test_freq=1",
+        # One step by default (the smoke test covers a second step after a weight sync): CI
+        # machines are slow.
+        f"trainer.total_training_steps={steps}",
+        f"trainer.test_freq={steps}",
         "trainer.val_before_train=false",
         "trainer.logger=[console,file]",
         # 2 turns of <= 16 tokens around one observation fit in 256 response tokens; on CPU every
@@ -117,3 +120,34 @@ def test_sokoban_ppo_beam_with_critic(tmp_path, repo_root, tiny_model_dir, subpr
         assert math.isfinite(m["critic/vf_loss"])  # PPO: the critic trained
         # Beam B=2 x M=2: 2 proposals on turn 1 (one beam), up to 4 on later turns.
         assert 2 * m["tsr/num_turns"] <= m["tsr/proposals"] <= 4 * m["tsr/num_turns"]
+
+
+def test_frozenlake_grpo_coupled_groups(tmp_path, repo_root, tiny_model_dir, subprocess_env, leftovers):
+    """tsr.group_mode=coupled through real veRL: one beam search per prompt fills its group of 4
+    (rollout.n), for 2 GRPO steps with a weight sync between them."""
+    rows = run_recipe(
+        repo_root,
+        tmp_path,
+        tiny_model_dir,
+        subprocess_env,
+        leftovers,
+        "frozenlake",
+        "grpo",
+        "beam",
+        "actor_rollout_ref.rollout.custom.tsr.group_mode=coupled",
+        steps=2,
+    )
+    assert sorted(rows) == [1, 2]
+    for step in (1, 2):
+        m = rows[step]
+        assert m["tsr/error"] == 0 and m["tsr_filter/error_groups"] == 0
+        assert 1 <= m["tsr/group_distinct"] <= 4 and m["tsr/group_proposal_calls"] >= 2
+        # Each member reports 1/4 of its group's search, so per-episode tokens are tokens per
+        # trained trajectory, the same figure the group reports.
+        assert m["tsr/tokens_generated"] == pytest.approx(m["tsr/group_tokens_per_trajectory"])
+        # B=2, M=2: an independent beam search proposes 2 answers on turn 1 and 4 on each later
+        # turn for ONE trained trajectory (>= 2 per turn); the coupled search proposes 4 on turn 1
+        # (2 copies of the start x M) and 8 on later turns for FOUR: below 2 per turn per member.
+        assert m["tsr/proposals"] < 2 * m["tsr/num_turns"], (m["tsr/proposals"], m["tsr/num_turns"])
+        assert m["training/rollout_actor_probs_pearson_corr"] > 0.99
+        assert math.isfinite(m["tsr_filter/zero_variance_fraction"]) and math.isfinite(m["actor/pg_loss"])
