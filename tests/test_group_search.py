@@ -164,3 +164,10 @@ def test_coupled_search_keeps_fewer_invalid_turns_than_naive(env_name):
             naive.append(invalid_share([result.best]))
     assert sum(naive) / len(naive) > 0.15
     assert sum(coupled) / len(coupled) < 0.02, (coupled, naive)
+
+
+def test_fan_out_must_be_positive():
+    env = make("sokoban")
+    env.reset(0)
+    with pytest.raises(ValueError, match="fan_out >= 1"):
+        asyncio.run(SearchDriver(RandomPolicy(env.actions)).run(env, fan_out=0))

@@ -84,8 +84,8 @@ class SearchDriver:
         ``fan_out`` > 1 makes the first turn propose from that many copies of the start (so a
         width-n group search chooses n of n·M first answers, not keeps all M)."""
         cfg, self.cost = self.config, SearchCost(peeked=self.config.score_rng == "copy")
-        if stream < 0:
-            raise ValueError(f"SearchDriver.run: stream must be >= 0, got {stream}")
+        if stream < 0 or fan_out < 1:
+            raise ValueError(f"SearchDriver.run: need stream >= 0 and fan_out >= 1, got {stream}, {fan_out}")
         self._tree, self._clock = TreeRecorder(cfg.record_tree), ProposerClock(self.cost)
         observation = env.render()
         if messages is None:
