@@ -120,8 +120,8 @@ async def search_group(
     ``reset``; it is forked, never stepped); returns the n members (best first) and every search
     run (their costs). A tree narrower than n (all of the first turn's M children ended the
     episode) is topped up by another search on a fresh stream, at most ``max_searches`` in all."""
-    coupled = SearchDriver(driver.proposer, coupled_config(driver.config, n), driver.episode, driver.scorer)
-    coupled.has_budget = driver.has_budget
+    config = coupled_config(driver.config, n)
+    coupled = SearchDriver(driver.proposer, config, driver.episode, driver.scorer, driver.has_budget)
     results: list[SearchResult] = []
     ranked: list[Trajectory] = []
     while len(ranked) < n:
