@@ -57,6 +57,11 @@ class SearchConfig:
     ``False`` ranks it by its score, where e.g. a -0.1 format penalty can tie a -0.1 Sokoban move.
     ``trajectory_best_of_n`` applies the same rule to whole episodes: the best return among the
     episodes with the fewest such turns (``False``: best return, the authors' best-of-N)."""
+    distinct_beams: bool = False
+    """Per-turn strategies: when a turn's survivors are committed, one whose executed actions
+    repeat an earlier survivor's is set aside and fills the width only if too few distinct ones
+    exist (never above a candidate that executed no action). Group-coupled searches
+    (``group_mode=coupled``) turn it on, so their kept beams (the n members) differ."""
     return_top: int = setting(1, ge=1)
     """L: return the best L trajectories (distinct beams / episodes) instead of only the best."""
     record_tree: bool = False

@@ -12,7 +12,9 @@ far + score`` (candidates that executed no action last, ties broken by a seeded 
 committed: the winner's actions are stepped on a copy of the beam's own env, so the committed
 path is a genuine episode whatever the scoring forks saw. A committed child is then re-rated on
 its own env, so a finished beam competes with what really happened to it (a fall into a hole),
-not with what its scoring fork saw. Only committed turns enter the returned trajectories.
+not with what its scoring fork saw. Only committed turns enter the returned trajectories. With
+``distinct_beams`` (group-coupled searches) a survivor repeating an earlier one's executed actions
+is set aside while distinct ones remain (``nodes.survivors``).
 
 Scoring forks never share a random stream: each fork takes its own spawn index (``TextEnv.fork``)
 and the root is salted with the episode's ``stream`` (``TextEnv.seed_forks``).
@@ -31,7 +33,7 @@ from tsr_verl.envs.parsing import ParsedTurn, parse_turn, step_turn
 from tsr_verl.envs.prompts import initial_messages
 from tsr_verl.search.clock import EnvTimer, ProposerClock
 from tsr_verl.search.config import EpisodeConfig, SearchConfig
-from tsr_verl.search.nodes import Node, child
+from tsr_verl.search.nodes import Node, child, survivors
 from tsr_verl.search.scorers import Evaluation, Scorer, get_scorer
 from tsr_verl.search.selection import selection
 from tsr_verl.search.tree import TreeRecorder
@@ -156,14 +158,27 @@ class SearchDriver:
                     )
                 )
             entries.sort(key=lambda e: (not e[0], -e[1], e[2]))
-            beams = []
-            for _, value, tiebreak, item in entries[:width]:
-                node = item if isinstance(item, Node) else self._keep(pending, evals, item, value, tiebreak, ids[item])
-                if scored and not isinstance(item, Node):
-                    self._rerate(node, pending[item][0])
-                beams.append(node)
+            beams = self._survivors(entries, pending, evals, ids, width, scored)
+            for node in beams:
                 self._tree.mark_kept(node.node_id)
         return beams
+
+    def _survivors(
+        self, entries: list, pending: list, evals: list, ids: list[int], width: int, scored: bool
+    ) -> list[Node]:
+        """The first ``width`` of this turn's ranked ``entries``, committed (``distinct_beams``:
+        distinct executed actions first, see ``nodes.survivors``)."""
+
+        def commit(entry: tuple) -> Node:
+            _, value, tiebreak, item = entry
+            if isinstance(item, Node):  # a finished beam
+                return item
+            node = self._keep(pending, evals, item, value, tiebreak, ids[item])
+            if scored:
+                self._rerate(node, pending[item][0])
+            return node
+
+        return survivors(entries, width, commit, distinct=self.config.distinct_beams)
 
     def _keep(self, pending: list, evals: list, i: int, value: float, tiebreak: float, node_id: int) -> Node:
         """Commit candidate ``i`` of this turn's ranking: play it on a copy of its beam's env and

@@ -34,6 +34,7 @@ from itertools import combinations
 from tsr_verl.envs.core import TextEnv
 from tsr_verl.search.config import SearchConfig
 from tsr_verl.search.driver import SearchDriver
+from tsr_verl.search.nodes import action_history, distinct_first
 from tsr_verl.search.types import Message, SearchResult, Trajectory
 
 GROUP_MODES = ("independent", "coupled")
@@ -50,7 +51,7 @@ def coupled_config(config: SearchConfig, n: int) -> SearchConfig:
         return dataclasses.replace(config, num_candidates=episodes, return_top=episodes)
     width = max(1 if config.strategy == "best_of_n" else config.beam_width, n)
     strategy = "beam" if config.strategy == "best_of_n" else config.strategy
-    return dataclasses.replace(config, strategy=strategy, beam_width=width, return_top=width)
+    return dataclasses.replace(config, strategy=strategy, beam_width=width, return_top=width, distinct_beams=True)
 
 
 def first_turn_fan_out(config: SearchConfig, n: int) -> int:
@@ -63,21 +64,15 @@ def first_turn_fan_out(config: SearchConfig, n: int) -> int:
 
 
 def action_key(trajectory: Trajectory) -> tuple[tuple[str, ...], ...]:
-    """What makes two members distinct: the actions each turn committed."""
-    return tuple(turn.executed for turn in trajectory.context.turns)
+    """What makes two members distinct: the actions each turn executed."""
+    return action_history(trajectory.context)
 
 
 def pick_members(ranked: Sequence[Trajectory], n: int) -> list[Trajectory]:
     """The ``n`` best of ``ranked`` (best first), distinct action sequences before repeats."""
     if len(ranked) < n:
         raise ValueError(f"the search returned {len(ranked)} complete trajectories for a group of {n}")
-    seen: set[tuple[tuple[str, ...], ...]] = set()
-    first, repeats = [], []
-    for t in ranked:
-        key = action_key(t)
-        (repeats if key in seen else first).append(t)
-        seen.add(key)
-    return (first + repeats)[:n]
+    return distinct_first(ranked, action_key)[:n]
 
 
 def shared_prefix(a: Trajectory, b: Trajectory) -> int:

@@ -8,13 +8,17 @@ episode ended, if it did. The driver decides *which* candidates become children.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tsr_verl.envs.core import TextEnv
 from tsr_verl.envs.parsing import ParsedTurn, TurnOutcome
 from tsr_verl.envs.prompts import listed_actions, turn_message
 from tsr_verl.search.config import EpisodeConfig
 from tsr_verl.search.types import Candidate, Context, Selection, TurnRecord
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,3 +92,47 @@ def child(
         selection,
     )
     return Node(env, node.context.extend(record), node.ret + outcome.reward, used, end)
+
+
+def action_history(context: Context) -> tuple[tuple[str, ...], ...]:
+    """The actions each committed turn of ``context`` executed: what makes two paths (beams,
+    group members) distinct (``SearchConfig.distinct_beams``, ``tsr_verl.search.group``)."""
+    return tuple(turn.executed for turn in context.turns)
+
+
+def distinct_first(ranked: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
+    """``ranked`` with every repeat of an earlier item's key moved behind all first occurrences;
+    both parts keep their order."""
+    seen: set[Hashable] = set()
+    first: list[T] = []
+    repeats: list[T] = []
+    for item in ranked:
+        k = key(item)
+        (repeats if k in seen else first).append(item)
+        seen.add(k)
+    return first + repeats
+
+
+def survivors(
+    entries: Sequence[tuple], width: int, commit: Callable[[tuple], Node], *, distinct: bool = False
+) -> list[Node]:
+    """Commit the first ``width`` of a turn's ranked ``entries`` (``(executed_an_action, value,
+    tiebreak, item)``, best first). With ``distinct`` a survivor whose executed actions repeat an
+    earlier survivor's is set aside and fills the width only when its class (executed an action or
+    not) has too few distinct ones: a repeat never ranks above a worse class. Repeats are committed
+    before they are recognised (an env step on a copy, no proposer call)."""
+    if not distinct:
+        return [commit(e) for e in entries[:width]]
+    beams: list[Node] = []
+    for valid in (True, False):
+        seen = {action_history(b.context) for b in beams}
+        repeats: list[Node] = []
+        for entry in (e for e in entries if e[0] == valid):
+            if len(beams) == width:
+                break
+            node = commit(entry)
+            key = action_history(node.context)
+            (repeats if key in seen else beams).append(node)
+            seen.add(key)
+        beams += repeats[: width - len(beams)]
+    return beams
