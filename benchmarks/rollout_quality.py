@@ -14,7 +14,13 @@ M candidates of a turn are M concurrent requests like ``VerlProposer`` sends). P
   the recorded answers instantly (identical forks, scoring, parsing and bookkeeping, no
   decoding) plus the chat-templating time of the live run, as a share of the live wall time.
 
+Then GRPO groups (``rollout_groups.py``): ``--groups`` seeds x ``--group-size`` members, naive vs
+independent vs coupled searches (``tsr.group_mode``) of each ``--group-strategies`` strategy at
+equal n, B, M: group return std, mean and best return per group, distinct members, tokens
+generated per trained trajectory, wall time.
+
     python benchmarks/rollout_quality.py [--episodes 16] [--env frozenlake sokoban] [--out DIR]
+                                         [--groups 4] [--group-size 4] [--group-strategies beam]
 
 Writes ``rollout_quality.json`` and ``search_cost_vs_gain.png`` to ``--out``. On a GPU pass
 ``--device gpu``; nothing else changes.
@@ -26,6 +32,8 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +44,11 @@ from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig
 from tsr_verl.io import write_json
 from tsr_verl.search import Candidate, Context, EpisodeConfig, SearchConfig, SearchDriver
+
+try:  # run as a script (benchmarks/ on sys.path) or imported by the tests
+    from rollout_groups import print_group_table, run_group_arm
+except ImportError:  # pragma: no cover
+    from benchmarks.rollout_groups import print_group_table, run_group_arm
 
 ENVS = {
     # env name -> (constructor config, scorer for per-turn strategies, max turns)
@@ -210,6 +223,15 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=100_000, help="seeds are first-seed .. first-seed+episodes-1")
     parser.add_argument("--max-tokens", type=int, default=48, help="max new tokens per answer")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (veRL's rollout default)")
+    parser.add_argument("--groups", type=int, default=4, help="GRPO groups (seeds) per group arm")
+    parser.add_argument("--group-size", type=int, default=4, help="members per group (GRPO's rollout.n)")
+    parser.add_argument(
+        "--group-strategies",
+        nargs="*",
+        choices=[s for s in STRATEGIES if s != "naive"],
+        default=["beam"],
+        help="strategies compared independent vs coupled in the group arms (none: skip the group arms)",
+    )
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/rollout_quality"), help="where JSON and PNG go")
     parser.add_argument(
@@ -219,6 +241,8 @@ def main() -> None:
         help="vLLM dtype; auto: bfloat16 on a GPU, on a CPU what training uses (tsr_verl/integration/cpu_tuning.py)",
     )
     args = parser.parse_args()
+    if args.groups > args.episodes:
+        parser.error(f"--groups ({args.groups}) must be <= --episodes ({args.episodes}): groups reuse those seeds")
     dtype = args.dtype
     if args.device == "cpu":
         os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
@@ -229,7 +253,7 @@ def main() -> None:
             dtype = "float32" if cpu_tuning.compute_dtype() == "fp32" else "bfloat16"
     elif dtype == "auto":
         dtype = "bfloat16"
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
     from vllm import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -237,8 +261,9 @@ def main() -> None:
 
     model = args.model or str(prepare_default_model())
     tokenizer = AutoTokenizer.from_pretrained(model)
+    max_len = min(4096, getattr(AutoConfig.from_pretrained(model), "max_position_embeddings", 4096))
     engine = AsyncLLM.from_engine_args(
-        AsyncEngineArgs(model=model, dtype=dtype, enforce_eager=True, enable_prefix_caching=True, max_model_len=4096)
+        AsyncEngineArgs(model=model, dtype=dtype, enforce_eager=True, enable_prefix_caching=True, max_model_len=max_len)
     )
     # "</answer>" ends an answer (the parser needs nothing after it): a stop string, as RAGEN uses.
     params = {
@@ -251,6 +276,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     all_rows: dict[str, dict[str, dict]] = {}
+    group_rows: dict[str, dict[str, dict]] = {}
     meta = {
         "model": model,
         "episodes": args.episodes,
@@ -258,6 +284,7 @@ def main() -> None:
         "env": ENVS,
         "strategies": STRATEGIES,
         "sampling": params,
+        "groups": {"groups": args.groups, "group_size": args.group_size, "strategies": args.group_strategies},
         "device": args.device,
         "dtype": dtype,
         "date": time.strftime("%Y-%m-%d"),
@@ -271,14 +298,41 @@ def main() -> None:
                 all_rows[env_name][strategy] = await run_strategy(engine, tokenizer, env_name, strategy, seeds, params)
                 r = all_rows[env_name][strategy]
                 print(f"[{env_name}/{strategy}] success {r['success']:.1%} wall {r['wall_s']:.0f}s", flush=True)
-                write_json(
-                    {"meta": meta, "results": all_rows}, args.out / "rollout_quality.json"
-                )  # after each strategy
+                write_json(  # after each strategy
+                    {"meta": meta, "results": all_rows, "groups": group_rows}, args.out / "rollout_quality.json"
+                )
+            if args.group_strategies:
+                await run_groups(env_name)
 
-    asyncio.run(go())
-    engine.shutdown()
+    async def run_groups(env_name: str) -> None:
+        env_cfg, scorer, max_turns = ENVS[env_name]
+        arms = [("naive", False)] + [(s, c) for s in args.group_strategies for c in (False, True)]
+        group_rows[env_name] = {}
+        for strategy, coupled in arms:
+            name = strategy + (" coupled" if coupled else "")
+            group_rows[env_name][name] = r = await run_group_arm(
+                lambda key: LivePolicy(engine, tokenizer, params, f"grp-{key}"),
+                env_name,
+                env_cfg,
+                search_config(strategy, scorer),
+                episode_config(max_turns),
+                seeds[: args.groups],
+                args.group_size,
+                coupled,
+            )
+            print(f"[{env_name}/group {name}] zero-std {r['zero_std']:.0%} wall {r['wall_s']:.0f}s", flush=True)
+            write_json({"meta": meta, "results": all_rows, "groups": group_rows}, args.out / "rollout_quality.json")
+
+    # A killed run (SIGTERM) still shuts the engine down: its worker processes would outlive it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        asyncio.run(go())
+    finally:
+        engine.shutdown()
     for env_name, rows in all_rows.items():
         print_table(env_name, rows, args.episodes)
+    for env_name, rows in group_rows.items():
+        print_group_table(env_name, rows)
     if "naive" in args.strategies:
         plot(all_rows, args.out / "search_cost_vs_gain.png")
     print(f"\nwrote {args.out}/rollout_quality.json and search_cost_vs_gain.png")
