@@ -1,19 +1,28 @@
-"""Learning curves: naive GRPO vs TSR GRPO on FrozenLake, same seeds, same optimizer steps.
+"""Learning curves: naive GRPO vs TSR GRPO on FrozenLake, paired seeds, same optimizer steps.
 
-For each training seed and each arm (``naive`` and ``--strategy``, default ``beam``), one real
-veRL ``main_ppo`` run of the FrozenLake recipe (``recipes/frozenlake``) through the launcher.
-Both arms see the same data, the same seed, the same number of optimizer steps and the same
-instance filter; only ``custom.tsr.strategy`` differs. Every ``--eval-every`` steps veRL
-validates the policy *alone* (``tsr_eval``: no search, greedy) on the same held-out maps, so the
-curves compare policies, not search. The run writes ``learning_curve.json``,
-``learning_curve.png`` (success vs step, mean and min-max band over seeds) and
-``tsr_metrics.png`` (per-step TSR metrics of the first TSR run, from veRL's metric log).
+For each training seed and each arm (``--arms``: ``naive``, a strategy with independent searches
+such as ``beam``, and ``beam:coupled`` where one search fills each GRPO group), one real veRL
+``main_ppo`` run of the FrozenLake recipe (``recipes/frozenlake``) through the launcher. All arms
+see the same data, the same seed (initial model, data order, sampling), the same number of
+optimizer steps and the same instance filter; only ``custom.tsr.strategy`` / ``group_mode``
+differ. Every ``--eval-every`` steps (and before training) veRL validates the policy *alone*
+(``tsr_eval``: no search) on the same ``--val`` held-out maps, ``--val-samples`` samples each at
+``--val-temperature``, so the curves compare policies, not search, and averaging several samples
+keeps a near-uniform policy's score from flipping on float noise.
+
+Pre-declared (``learning_stats.py``): primary metric = held-out success at the last step,
+secondary = area under the success curve; each TSR arm's paired difference to naive with a 95%
+bootstrap CI over seeds; compute per arm (tokens generated, wall time). Writes
+``learning_curve.json``, ``learning_curve.png`` (success vs step, mean and min-max band over
+seeds) and ``tsr_metrics.png`` (per-step TSR metrics of the first TSR run).
 
 CPU (default): the policy is a tiny random Llama (4 layers, hidden 256) given a *format*
-warm-start (``tsr_verl.integration.warmstart``: well-formed answers naming random actions, so it answers in
-format but knows nothing about the game); non-slippery 4x4 FrozenLake, one action per turn.
+warm-start (``tsr_verl.integration.warmstart``: well-formed answers naming random actions, so it
+answers in format but knows nothing about the game); non-slippery 4x4 FrozenLake, one action per
+turn.
 
-    python benchmarks/learning_curve.py [--seeds 0 1 2] [--steps 10] [--eval-every 5] [--strategy beam]
+    python benchmarks/learning_curve.py [--seeds 0 1 2 3 4] [--steps 10] [--eval-every 5]
+                                        [--arms naive beam beam:coupled] [--val 128 --val-samples 4]
 
 GPU: ``--device gpu --model /path/to/Qwen2.5-0.5B-Instruct --slippery --steps 200 --eval-every 10``
 runs the paper's setting with the recipe's GPU sizes (``--cpu-sizes`` is then off).
@@ -28,9 +37,20 @@ from pathlib import Path
 
 import numpy as np
 
+from tsr_verl.io import write_json
+
+try:  # run as a script (benchmarks/ on sys.path) or imported by the tests
+    from learning_stats import arm_compute, compare, parse_arm, print_comparison
+except ImportError:  # pragma: no cover
+    from benchmarks.learning_stats import arm_compute, compare, parse_arm, print_comparison
+
 REPO = Path(__file__).resolve().parent.parent
-SUCCESS = "val-aux/tsr_verl/frozenlake/success/mean@1"
 MAX_TURNS = 5
+
+
+def success_key(samples: int) -> str:
+    """veRL's validation metric of the mean success over ``samples`` samples per map."""
+    return f"val-aux/tsr_verl/frozenlake/success/mean@{samples}"
 
 
 def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> list[str]:
@@ -56,12 +76,17 @@ def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> lis
     ]
 
 
-def job_args(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int, run_dir: Path) -> list[str]:
+def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, run_dir: Path) -> list[str]:
+    strategy, group_mode = parse_arm(arm)
     args = [
         f"data.train_files={data / 'train.parquet'}",
         f"data.val_files={data / 'val.parquet'}",
         f"actor_rollout_ref.model.path={model}",
         f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
+        f"actor_rollout_ref.rollout.custom.tsr.group_mode={group_mode}",
+        f"actor_rollout_ref.rollout.val_kwargs.n={ns.val_samples}",
+        f"actor_rollout_ref.rollout.val_kwargs.do_sample={'true' if ns.val_temperature > 0 else 'false'}",
+        f"actor_rollout_ref.rollout.val_kwargs.temperature={ns.val_temperature}",
         f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
         f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
         "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
@@ -121,32 +146,31 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
     return warm, data
 
 
-def run_one(ns: argparse.Namespace, data: Path, model: Path, strategy: str, seed: int) -> dict:
+def run_one(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int) -> dict:
     from tsr_verl.cli.jobs import Job, Recipe, read_metrics
 
-    run_dir = ns.out / f"{strategy}_seed{seed}"
+    run_dir = ns.out / f"{arm.replace(':', '_')}_seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file() and any(r["step"] == ns.steps and SUCCESS in r["data"] for r in read_metrics(metrics)):
-        print(f"[learning_curve] {strategy} seed {seed}: reusing {metrics}", flush=True)
+    metrics, wall = run_dir / "metrics.jsonl", run_dir / "wall.json"
+    key = success_key(ns.val_samples)
+    if wall.is_file() and any(r["step"] == ns.steps and key in r["data"] for r in read_metrics(metrics)):
+        print(f"[learning_curve] {arm} seed {seed}: reusing {metrics}", flush=True)
     else:
         metrics.unlink(missing_ok=True)
         # The FrozenLake recipe through the one job runner; these sizes replace cpu.yaml's, and its
         # validation cap is left out (each checkpoint is evaluated on all --val episodes).
-        job = Job(
-            Recipe.load("frozenlake"), ns.device, job_args(ns, data, model, strategy, seed, run_dir), for_eval=True
-        )
+        job = Job(Recipe.load("frozenlake"), ns.device, job_args(ns, data, model, arm, seed, run_dir), for_eval=True)
         start = time.monotonic()
         rc = job.run(run_dir, "train.log")
-        print(
-            f"[learning_curve] {strategy} seed {seed}: exit {rc} after {(time.monotonic() - start) / 60:.1f} min",
-            flush=True,
-        )
+        minutes = (time.monotonic() - start) / 60
+        print(f"[learning_curve] {arm} seed {seed}: exit {rc} after {minutes:.1f} min", flush=True)
         if rc != 0:
             raise SystemExit(f"run failed: see {run_dir / 'train.log'}")
+        write_json({"minutes": minutes}, wall)
     rows = read_metrics(metrics)
-    curve = {r["step"]: r["data"][SUCCESS] for r in rows if SUCCESS in r["data"]}
-    return {"curve": curve, "train": [r for r in rows if "tsr/success" in r["data"]]}
+    curve = {r["step"]: r["data"][key] for r in rows if key in r["data"]}
+    minutes = json.loads(wall.read_text())["minutes"]
+    return {"curve": curve, "train": [r for r in rows if "tsr/success" in r["data"]], "minutes": minutes}
 
 
 def summarize(results: dict[str, dict[int, dict]]) -> dict:
@@ -208,13 +232,22 @@ def plot(summary: dict, results: dict, tsr_arm: str, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (data order, sampling)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds (data order, sampling)"
+    )
     parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
     parser.add_argument("--eval-every", type=int, default=5, help="validate every k steps (and before training)")
-    parser.add_argument("--strategy", default="beam", help="the TSR arm's strategy (paper settings M=4, B=2, D=2)")
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=["naive", "beam", "beam:coupled"],
+        help="naive, a strategy (independent searches) or STRATEGY:coupled; paper settings M=4, B=2, D=2",
+    )
     parser.add_argument("--groups", type=int, default=4, help="prompt groups (maps) per step")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per group (GRPO n)")
-    parser.add_argument("--val", type=int, default=32, help="held-out validation maps")
+    parser.add_argument("--val", type=int, default=128, help="held-out validation maps")
+    parser.add_argument("--val-samples", type=int, default=4, help="validation samples per map (veRL val_kwargs.n)")
+    parser.add_argument("--val-temperature", type=float, default=0.5, help="validation temperature (0: greedy)")
     parser.add_argument("--keep-ratio", type=float, default=0.5, help="StarPO-S top_k_ratio (both arms)")
     parser.add_argument("--lr", type=float, default=1e-4, help="actor learning rate (CPU sizes)")
     parser.add_argument("--warmstart-steps", type=int, default=100, help="format warm-start steps (CPU default model)")
@@ -223,25 +256,51 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "learning_curve")
     ns = parser.parse_args()
+    try:
+        for arm in ns.arms:
+            parse_arm(arm)
+    except ValueError as err:
+        parser.error(str(err))
+    if "naive" not in ns.arms or len(ns.arms) < 2:
+        parser.error("--arms needs 'naive' (the baseline) and at least one TSR arm")
     ns.out = ns.out.resolve()
     ns.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     model, data = prepare(ns)
-    results: dict[str, dict[int, dict]] = {"naive": {}, ns.strategy: {}}
+    results: dict[str, dict[int, dict]] = {arm: {} for arm in ns.arms}
     for seed in ns.seeds:
         for arm in results:
             results[arm][seed] = run_one(ns, data, model, arm, seed)
     summary = summarize(results)
+    paired = compare({arm: {s: r["curve"] for s, r in by_seed.items()} for arm, by_seed in results.items()})
+    episodes = ns.groups * ns.group_size
+    compute = {
+        arm: {
+            **arm_compute([row for r in by_seed.values() for row in r["train"]], episodes),
+            "minutes": sum(r["minutes"] for r in by_seed.values()),
+        }
+        for arm, by_seed in results.items()
+    }
     minutes = (time.monotonic() - started) / 60
-    print(f"\nheld-out success of the policy alone ({ns.val} maps, greedy), mean ± std over seeds {ns.seeds}")
+    print(
+        f"\nheld-out success of the policy alone ({ns.val} maps x {ns.val_samples} samples at T={ns.val_temperature}),"
+        f" mean ± std over seeds {ns.seeds}"
+    )
     print(f"{'step':>6}" + "".join(f"{arm:>22}" for arm in summary))
     for i, step in enumerate(summary["naive"]["steps"]):
         print(f"{step:>6}" + "".join(f"{s['mean'][i]:>15.1%} ± {s['std'][i]:>4.1%}" for s in summary.values()))
+    print_comparison(paired, compute)
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()}
-    (ns.out / "learning_curve.json").write_text(
-        json.dumps({"meta": {**meta, "model": str(model), "minutes": minutes}, "summary": summary}, indent=1)
+    write_json(
+        {
+            "meta": {**meta, "model": str(model), "minutes": minutes},
+            "summary": summary,
+            "paired": paired,
+            "compute": compute,
+        },
+        ns.out / "learning_curve.json",
     )
-    plot(summary, results, ns.strategy, ns.out)
+    plot(summary, results, next(a for a in ns.arms if a != "naive"), ns.out)
     print(f"\n{minutes:.1f} min; wrote {ns.out}/learning_curve.json, learning_curve.png, tsr_metrics.png")
 
 

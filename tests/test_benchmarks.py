@@ -81,3 +81,30 @@ def test_train_step_summary_is_steady_state_and_counts_flops(repo_root, monkeypa
     assert summary["update_actor"]["limit_share"] == pytest.approx(6 * 1e6 * 1000 / 6.0 / 2e9)
     assert summary["gen"]["tok_per_s"] == 50.0
     assert summary["rest"]["s"] == pytest.approx(18.0 - 16.0)
+
+
+def test_learning_stats_pairs_seeds_and_bootstraps_the_difference(repo_root, monkeypatch):
+    """learning_curve.py's pre-declared analysis on made-up curves: final success and AUC per
+    seed, arm − naive paired by seed, a CI that brackets the mean and excludes 0 only when every
+    seed agrees, tokens from per-episode metrics, and arm specs checked."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import learning_stats as ls
+
+    assert ls.parse_arm("beam:coupled") == ("beam", "coupled") and ls.parse_arm("naive") == ("naive", "independent")
+    for bad in ("naive:coupled", "bream", "beam:shared"):
+        with pytest.raises(ValueError, match="arm"):
+            ls.parse_arm(bad)
+    assert ls.auc([0, 5, 10], [0.0, 0.5, 0.5]) == pytest.approx(0.375)
+    naive = {s: {0: 0.1, 5: 0.1, 10: 0.1 + 0.01 * s} for s in range(5)}
+    better = {s: {0: 0.1, 5: 0.2, 10: 0.3 + 0.01 * s} for s in range(5)}
+    mixed = {s: {0: 0.1, 5: 0.1, 10: 0.1 + (0.1 if s % 2 else -0.1)} for s in range(5)}
+    out = ls.compare({"naive": naive, "beam": better, "beam:coupled": mixed})
+    assert out["seeds"] == [0, 1, 2, 3, 4] and out["steps"] == [0, 5, 10]
+    d = out["vs_naive"]["beam"]["final"]
+    assert d["per_seed"] == pytest.approx([0.2] * 5) and d["mean"] == pytest.approx(0.2)
+    assert d["ci95"] == pytest.approx([0.2, 0.2])
+    m = out["vs_naive"]["beam:coupled"]["final"]
+    assert m["ci95"][0] < 0 < m["ci95"][1] and m["ci95"][0] <= m["mean"] <= m["ci95"][1]
+    assert out["vs_naive"]["beam"]["auc"]["mean"] > 0
+    rows = [{"data": {"tsr/tokens_generated": 10.0}}, {"data": {"tsr/tokens_generated": 30.0}}]
+    assert ls.arm_compute(rows, 16) == {"tokens_generated": 640.0, "episodes": 32.0}
