@@ -7,8 +7,8 @@ see the same data, the same seed (initial model, data order, sampling), the same
 optimizer steps and the same instance filter; only ``custom.tsr.strategy`` / ``group_mode``
 differ. Every ``--eval-every`` steps (and before training) veRL validates the policy *alone*
 (``tsr_eval``: no search) on the same ``--val`` held-out maps, ``--val-samples`` samples each at
-``--val-temperature``, so the curves compare policies, not search, and averaging several samples
-keeps a near-uniform policy's score from flipping on float noise.
+``--val-temperature``, so the curves compare policies, not search, and several samples per map
+shrink the sampling noise that one sample of a near-uniform policy carries.
 
 Pre-declared (``learning_stats.py``): primary metric = held-out success at the last step,
 secondary = area under the success curve; each TSR arm's paired difference to naive with a 95%
