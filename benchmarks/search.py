@@ -17,7 +17,11 @@ its own search ``stream``, as ``tsr_agent`` runs them. Printed side by side in o
   fills its ``--group-size`` members; ``distinct`` members (different action sequences) and the
   mean ``prefix`` of turns two members share.
 
-    python benchmarks/search.py [--groups 30] [--group-size 16] [--env sokoban frozenlake]
+    python benchmarks/search.py [--groups 30] [--group-size 16] [--env sokoban frozenlake] [--beam-width 2]
+
+``--beam-width`` (B) sets every beam-based arm's width; an independent search's cost per
+trained trajectory grows with B (B·M candidates per turn) while a coupled search's does not
+(n beams of M for n members), so the coupled/independent cost ratio is about 1/B.
 """
 
 from __future__ import annotations
@@ -76,10 +80,12 @@ def _play_group(env_name: str, config: SearchConfig, seed: int, n: int, coupled:
     return [r.best for r in results], results
 
 
-def evaluate(env_name: str, strategy: str, groups: int, group_size: int, coupled: bool = False) -> dict[str, float]:
+def evaluate(
+    env_name: str, strategy: str, groups: int, group_size: int, coupled: bool = False, beam_width: int = 2
+) -> dict[str, float]:
     """Means over the trained trajectories of ``groups`` groups (``coupled``: one search per group)."""
     scorer = None if strategy in ("naive", "trajectory_best_of_n") else SCORERS[env_name]
-    config = SearchConfig(strategy=strategy, scorer=scorer)
+    config = SearchConfig(strategy=strategy, scorer=scorer, beam_width=beam_width)
     rows, stats, forks, reused = [], [], 0, 0
     start = time.perf_counter()
     for seed in range(groups):
@@ -116,7 +122,10 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=30, help="groups (env seeds) per strategy")
     parser.add_argument("--group-size", type=int, default=16, help="episodes per group (GRPO's rollout.n)")
     parser.add_argument("--env", choices=sorted(SCORERS), nargs="*", default=sorted(SCORERS), help="environments")
+    parser.add_argument("--beam-width", type=int, default=2, help="B of beam and lookahead (the paper's: 2)")
     args = parser.parse_args()
+    if args.beam_width < 1:
+        parser.error(f"--beam-width must be >= 1, got {args.beam_width}")
     header = (
         f"{'strategy':<28}{'return':>8}{'best':>7}{'success':>9}{'kept invalid':>14}{'zero-std':>10}"
         f"{'distinct':>10}{'prefix':>8}{'forks':>8}{'reused':>8}{'proposals':>11}{'tok/traj':>10}"
@@ -126,11 +135,11 @@ def main() -> None:
     for env_name in args.env:
         print(
             f"\n{env_name} (env defaults): {args.groups} groups x {args.group_size} episodes, random policy "
-            "with 30% junk answers, M=4, B=2, D=2, means per trained trajectory (best: per group)"
+            f"with 30% junk answers, M=4, B={args.beam_width}, D=2, means per trained trajectory (best: per group)"
         )
         print(header)
         for strategy, coupled in arms:
-            r = evaluate(env_name, strategy, args.groups, args.group_size, coupled)
+            r = evaluate(env_name, strategy, args.groups, args.group_size, coupled, args.beam_width)
             name = strategy + (" coupled" if coupled else "")
             print(
                 f"{name:<28}{r['return']:>8.2f}{r['best']:>7.2f}{r['success']:>9.2f}{r['kept_invalid']:>14.1%}"

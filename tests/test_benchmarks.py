@@ -12,11 +12,12 @@ import pytest
 SCRIPTS = [
     ("envs.py", ["--quick"], "fork vs rebuild"),
     ("search.py", ["--groups", "2", "--group-size", "3"], "trajectory_best_of_n"),
+    ("search.py", ["--groups", "1", "--group-size", "3", "--env", "frozenlake", "--beam-width", "3"], "B=3,"),
     ("webshop.py", ["--sizes", "300", "--episodes", "5", "--queries", "20", "--no-ray"], "search latency"),
 ]
 
 
-@pytest.mark.parametrize(("script", "args", "expect"), SCRIPTS, ids=[s[0] for s in SCRIPTS])
+@pytest.mark.parametrize(("script", "args", "expect"), SCRIPTS, ids=[f"{s[0]}-{i}" for i, s in enumerate(SCRIPTS)])
 def test_benchmark_script_runs(repo_root, tmp_path, script, args, expect):
     done = subprocess.run(
         [sys.executable, str(repo_root / "benchmarks" / script), *args],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -57,3 +58,22 @@ def test_cost_means_skip_non_finite_values():
 def test_rows_whose_uid_is_not_a_sample_key_count_as_their_own_session():
     seeds = rep.group_episodes([_row("s_1", 0.0), _row("s_2", 0.0), _row("t", 0.0), _row("u_0_0", 0.0)])
     assert {k: len(v) for k, v in seeds.items()} == {"s": 2, "t": 1, "u": 1}
+
+
+def test_quickstart_summary_prints_success_with_wilson_intervals(tmp_path, capsys):
+    from tsr_verl.cli.quickstart import _summary
+
+    val = "val-aux/tsr_verl/frozenlake/"
+    train = {"tsr/success": 0.5, "tsr/proposals": 4.0, "tsr/tokens_kept": 50.0, "tsr/tokens_generated": 100.0}
+    rows = [
+        {"step": 0, "data": {val + "success/mean@1": 0.0, val + "invalid_rate/mean@1": 0.5}},
+        {"step": 1, "data": train},
+        {"step": 2, "data": {**train, val + "success/mean@1": 0.5, val + "invalid_rate/mean@1": 0.25}},
+    ]
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert _summary(0, 2, 60.0, metrics, tmp_path / "train.log") == 0
+    out = capsys.readouterr().out
+    lo, hi = rep.wilson(8, 16)  # 8 of the 16 validation maps after training
+    assert f"before 0.0% (95% CI 0%-{rep.wilson(0, 16)[1]:.0%})" in out
+    assert f"after 50.0% (95% CI {lo:.0%}-{hi:.0%})" in out

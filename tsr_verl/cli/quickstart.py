@@ -45,6 +45,15 @@ def _val(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [r["data"][name] for r in rows if name in r["data"]]
 
 
+def _with_ci(rate: float) -> str:
+    """A validation success rate over ``VAL_EPISODES`` maps with its 95% Wilson interval: with 16
+    maps the interval is wide, so "after" beats "before" only when the intervals separate."""
+    from tsr_verl.cli.report import wilson
+
+    low, high = wilson(round(rate * VAL_EPISODES), VAL_EPISODES)
+    return f"{rate:.1%} (95% CI {low:.0%}-{high:.0%})"
+
+
 def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str) -> Job:
     """The job: the FrozenLake recipe (on CPU with ``recipes/cpu.yaml``'s size), then the main
     job's own size, best-of-N and StarPO-S filtering."""
@@ -147,7 +156,10 @@ def _summary(rc: int, steps: int, elapsed: float, metrics_path: Path, log_path: 
     print(f"[tsr_verl] done in {elapsed / 60:.1f} min: {len(train)} of {steps} steps")
     success, invalid = _val(rows, "success"), _val(rows, "invalid_rate")
     if success:
-        print(f"  eval success (policy alone, {VAL_EPISODES} maps): before {success[0]:.1%}   after {success[-1]:.1%}")
+        print(
+            f"  eval success (policy alone, {VAL_EPISODES} maps): before {_with_ci(success[0])}   "
+            f"after {_with_ci(success[-1])}"
+        )
         print(f"  eval turns without a valid action:          before {invalid[0]:.1%}   after {invalid[-1]:.1%}")
     window = max(1, len(train) // 4)
     early, late = train[:window], train[-window:]
