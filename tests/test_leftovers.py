@@ -19,9 +19,11 @@ def test_a_zombie_ray_worker_is_not_a_leftover_but_a_live_one_is(leftovers):
     since = time.time() - 1
     pid = os.fork()
     if pid == 0:  # child: look like a Ray actor (the name CI once saw), then wait to be killed
-        ctypes.CDLL(None).prctl(PR_SET_NAME, b"ray::WebShopSha", 0, 0, 0)
-        time.sleep(60)
-        os._exit(0)
+        try:
+            ctypes.CDLL(None).prctl(PR_SET_NAME, b"ray::WebShopSha", 0, 0, 0)
+            time.sleep(60)
+        finally:
+            os._exit(0)  # never return into pytest
     try:
         deadline = time.monotonic() + 10
         while not leftovers(since, settle_s=0) and time.monotonic() < deadline:
