@@ -124,8 +124,10 @@ def main() -> None:
     parser.add_argument("--env", choices=sorted(SCORERS), nargs="*", default=sorted(SCORERS), help="environments")
     parser.add_argument("--beam-width", type=int, default=2, help="B of beam and lookahead (the paper's: 2)")
     args = parser.parse_args()
-    if args.beam_width < 1:
-        parser.error(f"--beam-width must be >= 1, got {args.beam_width}")
+    try:  # SearchConfig's own bounds, reported before any work
+        SearchConfig(beam_width=args.beam_width)
+    except ValueError as err:
+        parser.error(str(err))
     header = (
         f"{'strategy':<28}{'return':>8}{'best':>7}{'success':>9}{'kept invalid':>14}{'zero-std':>10}"
         f"{'distinct':>10}{'prefix':>8}{'forks':>8}{'reused':>8}{'proposals':>11}{'tok/traj':>10}"
