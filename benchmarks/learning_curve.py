@@ -16,16 +16,21 @@ bootstrap CI over seeds; compute per arm (tokens generated, wall time). Writes
 ``learning_curve.json``, ``learning_curve.png`` (success vs step, mean and min-max band over
 seeds) and ``tsr_metrics.png`` (per-step TSR metrics of the first TSR run).
 
-CPU (default): the policy is a tiny random Llama (4 layers, hidden 256) given a *format*
-warm-start (``tsr_verl.integration.warmstart``: well-formed answers naming random actions, so it
-answers in format but knows nothing about the game); non-slippery 4x4 FrozenLake, one action per
-turn.
+CPU (default): the policy is a tiny random Llama (4 layers, hidden 256, SmolLM2 tokenizer) given a
+600-step *noisy-expert* warm-start (``tsr_verl.integration.warmstart``, ``--warmstart-expert 1``:
+well-formed answers naming a shortest-path move; after 600 steps it puts ~0.48 of its action mass
+on such moves vs 0.32 for a uniform policy, so it starts with ~31% held-out success and features
+RL can sharpen; a format-only warm-start learned nothing in the pilots). Non-slippery 4x4
+FrozenLake, 4 turns of one move, observations with player/goal coordinates (``grid_coord``);
+lr 2e-4 with Adam eps 1e-5 (lr 5e-4 and 1e-3 degraded or collapsed the policy in the pilots).
+The pilots are in docs/results.md.
 
-    python benchmarks/learning_curve.py [--seeds 0 1 2 3 4] [--steps 10] [--eval-every 5]
-                                        [--arms naive beam beam:coupled] [--val 128 --val-samples 4]
+    python benchmarks/learning_curve.py [--seeds 0 1 2 3 4] [--steps 8] [--eval-every 4]
+                                        [--arms naive beam beam:coupled] [--val 128 --val-samples 2]
 
-GPU: ``--device gpu --model /path/to/Qwen2.5-0.5B-Instruct --slippery --steps 200 --eval-every 10``
-runs the paper's setting with the recipe's GPU sizes (``--cpu-sizes`` is then off).
+GPU: ``--device gpu --model /path/to/Qwen2.5-0.5B-Instruct --slippery --observation grid
+--max-turns 5 --steps 200 --eval-every 10`` runs the paper's setting with the recipe's GPU sizes
+(the CPU sizes and the warm-start are then off).
 """
 
 from __future__ import annotations
@@ -45,7 +50,6 @@ except ImportError:  # pragma: no cover
     from benchmarks.learning_stats import arm_compute, compare, parse_arm, print_comparison
 
 REPO = Path(__file__).resolve().parent.parent
-MAX_TURNS = 5
 
 
 def success_key(samples: int) -> str:
@@ -53,19 +57,29 @@ def success_key(samples: int) -> str:
     return f"val-aux/tsr_verl/frozenlake/success/mean@{samples}"
 
 
-def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> list[str]:
+def cpu_sizes(
+    groups: int,
+    group_size: int,
+    keep_ratio: float,
+    lr: float,
+    max_turns: int = 5,
+    coords: bool = False,
+    adam_eps: float = 1e-8,
+) -> list[str]:
     """A size the 2-core CPU trains in minutes: one optimizer update per step on the groups the
-    instance filter keeps."""
+    instance filter keeps. ``coords``: observations carry a coordinates line (~27 more tokens)."""
     kept = max(1, int(groups * keep_ratio)) * group_size
+    # Turn 1 is ~255 tokens (~282 with coordinates); every later turn adds <= 24 answer tokens and
+    # an observation of <= 90 tokens (<= 118 with coordinates). veRL pads every sequence to prompt +
+    # response length on CPU (no remove-padding), so these numbers set the actor update's cost.
+    prompt = 320 if coords else 288
+    response = -(-(max_turns * 24 + (max_turns - 1) * (118 if coords else 90)) // 64) * 64
     return [
         f"data.train_batch_size={groups}",
         f"actor_rollout_ref.rollout.n={group_size}",
-        # Turn 1 is ~255 tokens; 5 turns of <= 24 answer tokens + ~75 observation tokens fit
-        # in 512. veRL pads every sequence to prompt + response length on CPU (no
-        # remove-padding), so these two numbers set the actor update's cost.
-        "data.max_prompt_length=288",
-        "data.max_response_length=512",
-        "actor_rollout_ref.rollout.max_model_len=800",
+        f"data.max_prompt_length={prompt}",
+        f"data.max_response_length={response}",
+        f"actor_rollout_ref.rollout.max_model_len={prompt + response}",
         "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={kept // group_size}",
         # Micro batches of one group bound the [batch, length, vocab] logits in memory.
@@ -73,6 +87,10 @@ def cpu_sizes(groups: int, group_size: int, keep_ratio: float, lr: float) -> lis
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
         "actor_rollout_ref.model.enable_gradient_checkpointing=false",
         f"actor_rollout_ref.actor.optim.lr={lr}",
+        # Adam divides by sqrt(v) + eps: with the default eps=1e-8 the ~1e-6 gradients that softmax
+        # normalisation puts on every unused vocabulary row get full-size steps, all in one
+        # direction, and one update at lr 1e-3 flattened the policy (entropy 0.04 -> 7.6, pilot).
+        f"actor_rollout_ref.actor.optim.override_optimizer_config={{eps:{adam_eps:g}}}",
     ]
 
 
@@ -87,14 +105,15 @@ def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: in
         f"actor_rollout_ref.rollout.val_kwargs.n={ns.val_samples}",
         f"actor_rollout_ref.rollout.val_kwargs.do_sample={'true' if ns.val_temperature > 0 else 'false'}",
         f"actor_rollout_ref.rollout.val_kwargs.temperature={ns.val_temperature}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_actions={MAX_TURNS}",
+        f"actor_rollout_ref.rollout.custom.tsr.max_turns={ns.max_turns}",
+        f"actor_rollout_ref.rollout.custom.tsr.max_actions={ns.max_turns}",
         "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
         f"data.seed={seed}",
         f"actor_rollout_ref.rollout.seed={seed}",
         f"trainer.total_training_steps={ns.steps}",
         f"trainer.test_freq={ns.eval_every}",
-        "trainer.val_before_train=true",
+        # The arms of a seed share the initial model: only the first arm validates it (step 0).
+        f"trainer.val_before_train={'true' if arm == ns.arms[0] else 'false'}",
         "trainer.save_freq=-1",
         "trainer.logger=[console,file]",
         f"trainer.default_local_dir={run_dir / 'checkpoints'}",
@@ -102,7 +121,9 @@ def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: in
         f"algorithm.reward_variance_filtering.top_k_ratio={ns.keep_ratio}",
     ]
     if ns.device == "cpu":
-        args += cpu_sizes(ns.groups, ns.group_size, ns.keep_ratio, ns.lr)
+        args += cpu_sizes(
+            ns.groups, ns.group_size, ns.keep_ratio, ns.lr, ns.max_turns, ns.observation == "grid_coord", ns.adam_eps
+        )
     return args
 
 
@@ -113,20 +134,24 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
     from tsr_verl.integration.models import build_tiny_model, default_model_dir, prepare_default_model
     from tsr_verl.integration.warmstart import warm_start
 
-    env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery}
+    env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery, "observation_format": ns.observation}
     data = ns.out / "data"
     write_splits(
         data,
         "frozenlake",
         env_config,
         {"train": ns.steps * ns.groups, "val": ns.val},
-        max_actions=MAX_TURNS,
+        max_actions=ns.max_turns,
         parse=ParseConfig(max_actions_per_turn=1),
         progress=False,
     )
     if ns.model:
         return Path(ns.model).resolve(), data
-    warm = ns.out / "model_warm"
+    # Named by its settings, so a rerun with other warm-start flags never reuses a stale model.
+    warm = (
+        ns.out
+        / f"model_warm_{ns.observation}_{ns.max_turns}turns_{ns.warmstart_steps}steps_expert{ns.warmstart_expert:g}"
+    )
     if not (warm / "config.json").is_file():
         prepare_default_model()  # its tokenizer is the tiny model's
         tiny = build_tiny_model(
@@ -137,16 +162,26 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
             intermediate_size=512,
             tokenizer_dir=default_model_dir(),
         )
-        losses = warm_start(tiny, warm, "frozenlake", env_config, steps=ns.warmstart_steps, max_actions=MAX_TURNS)
+        losses = warm_start(
+            tiny,
+            warm,
+            "frozenlake",
+            env_config,
+            steps=ns.warmstart_steps,
+            max_actions=ns.max_turns,
+            expert=ns.warmstart_expert,
+        )
         print(
-            f"[learning_curve] format warm-start: answer-token loss {losses['loss_first']:.2f} -> "
-            f"{losses['loss_last']:.2f}",
+            f"[learning_curve] warm-start ({ns.warmstart_steps} steps, {ns.warmstart_expert:.0%} shortest-path "
+            f"answers): answer-token loss {losses['loss_first']:.2f} -> {losses['loss_last']:.2f}",
             flush=True,
         )
     return warm, data
 
 
-def run_one(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int) -> dict:
+def run_one(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, step0: float | None) -> dict:
+    """One training run; ``step0`` is the seed's shared step-0 evaluation (None for the first arm,
+    which measures it)."""
     from tsr_verl.cli.jobs import Job, Recipe, read_metrics
 
     run_dir = ns.out / f"{arm.replace(':', '_')}_seed{seed}"
@@ -169,6 +204,8 @@ def run_one(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int
         write_json({"minutes": minutes}, wall)
     rows = read_metrics(metrics)
     curve = {r["step"]: r["data"][key] for r in rows if key in r["data"]}
+    if step0 is not None:
+        curve[0] = step0
     minutes = json.loads(wall.read_text())["minutes"]
     return {"curve": curve, "train": [r for r in rows if "tsr/success" in r["data"]], "minutes": minutes}
 
@@ -235,8 +272,8 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds (data order, sampling)"
     )
-    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
-    parser.add_argument("--eval-every", type=int, default=5, help="validate every k steps (and before training)")
+    parser.add_argument("--steps", type=int, default=8, help="optimizer steps per run")
+    parser.add_argument("--eval-every", type=int, default=4, help="validate every k steps (and before training)")
     parser.add_argument(
         "--arms",
         nargs="+",
@@ -246,11 +283,22 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=4, help="prompt groups (maps) per step")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per group (GRPO n)")
     parser.add_argument("--val", type=int, default=128, help="held-out validation maps")
-    parser.add_argument("--val-samples", type=int, default=4, help="validation samples per map (veRL val_kwargs.n)")
+    parser.add_argument("--val-samples", type=int, default=2, help="validation samples per map (veRL val_kwargs.n)")
     parser.add_argument("--val-temperature", type=float, default=0.5, help="validation temperature (0: greedy)")
     parser.add_argument("--keep-ratio", type=float, default=0.5, help="StarPO-S top_k_ratio (both arms)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="actor learning rate (CPU sizes)")
-    parser.add_argument("--warmstart-steps", type=int, default=100, help="format warm-start steps (CPU default model)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (CPU sizes)")
+    parser.add_argument("--adam-eps", type=float, default=1e-5, help="actor Adam epsilon (CPU sizes)")
+    parser.add_argument("--warmstart-steps", type=int, default=600, help="warm-start steps (CPU default model)")
+    parser.add_argument(
+        "--warmstart-expert",
+        type=float,
+        default=1.0,
+        help="fraction of warm-start answers naming a shortest-path move (0: format only)",
+    )
+    parser.add_argument(
+        "--observation", choices=["grid", "grid_coord"], default="grid_coord", help="FrozenLake observation format"
+    )
+    parser.add_argument("--max-turns", type=int, default=4, help="turns (one move each) per episode")
     parser.add_argument("--slippery", action="store_true", help="slippery FrozenLake (the paper's setting)")
     parser.add_argument("--model", default=None, help="HF model folder (default on CPU: warm-started tiny model)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
@@ -269,8 +317,9 @@ def main() -> None:
     model, data = prepare(ns)
     results: dict[str, dict[int, dict]] = {arm: {} for arm in ns.arms}
     for seed in ns.seeds:
-        for arm in results:
-            results[arm][seed] = run_one(ns, data, model, arm, seed)
+        for arm in ns.arms:
+            step0 = None if arm == ns.arms[0] else results[ns.arms[0]][seed]["curve"][0]
+            results[arm][seed] = run_one(ns, data, model, arm, seed, step0)
     summary = summarize(results)
     paired = compare({arm: {s: r["curve"] for s, r in by_seed.items()} for arm, by_seed in results.items()})
     episodes = ns.groups * ns.group_size

@@ -109,3 +109,36 @@ def test_learning_stats_pairs_seeds_and_bootstraps_the_difference(repo_root, mon
     assert out["vs_naive"]["beam"]["auc"]["mean"] > 0
     rows = [{"data": {"tsr/tokens_generated": 10.0}}, {"data": {"tsr/tokens_generated": 30.0}}]
     assert ls.arm_compute(rows, 16) == {"tokens_generated": 640.0, "episodes": 32.0}
+
+
+def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, monkeypatch, tmp_path):
+    """learning_curve.py's veRL arguments: only a seed's first arm validates the initial model
+    (the others reuse it), the arms differ only in strategy / group mode, and the padded lengths
+    follow the horizon and observation format."""
+    import argparse
+
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import learning_curve as lc
+
+    ns = argparse.Namespace(
+        arms=["naive", "beam", "beam:coupled"], val_samples=2, val_temperature=0.5, max_turns=4, steps=8,
+        eval_every=4, keep_ratio=0.5, device="cpu", groups=4, group_size=4, lr=5e-4, adam_eps=1e-5,
+        observation="grid_coord",
+    )  # fmt: skip
+    args = {arm: lc.job_args(ns, tmp_path, tmp_path / "m", arm, 3, tmp_path / arm) for arm in ns.arms}
+    assert "trainer.val_before_train=true" in args["naive"]
+    assert "trainer.val_before_train=false" in args["beam"] and "trainer.val_before_train=false" in args["beam:coupled"]
+    assert "actor_rollout_ref.rollout.custom.tsr.group_mode=coupled" in args["beam:coupled"]
+    differ = {a for a in args["naive"] if "/" not in a} ^ {a for a in args["beam:coupled"] if "/" not in a}
+    assert {d.split("=")[0] for d in differ} == {
+        "actor_rollout_ref.rollout.custom.tsr.strategy",
+        "actor_rollout_ref.rollout.custom.tsr.group_mode",
+        "trainer.val_before_train",
+    }
+    assert "actor_rollout_ref.actor.optim.override_optimizer_config={eps:1e-05}" in args["beam"]
+    sizes = dict(a.split("=", 1) for a in lc.cpu_sizes(4, 4, 0.5, 1e-4, max_turns=5, coords=False))
+    # 5 turns: 5 answers of <= 24 tokens and 4 observations of <= 90, rounded up to 64.
+    assert (sizes["data.max_prompt_length"], sizes["data.max_response_length"]) == ("288", "512")
+    assert sizes["actor_rollout_ref.actor.ppo_mini_batch_size"] == "2"  # the 2 groups StarPO-S keeps
+    coords = dict(a.split("=", 1) for a in lc.cpu_sizes(4, 4, 0.5, 1e-4, max_turns=5, coords=True))
+    assert coords["data.max_response_length"] == "640" and coords["actor_rollout_ref.rollout.max_model_len"] == "960"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+import pytest
+
 from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig, parse_turn
-from tsr_verl.integration.warmstart import _encode, format_examples, warm_start
+from tsr_verl.integration.warmstart import _encode, expert_action, format_examples, warm_start
 
 ENV = {"size": 4, "p": 0.8, "is_slippery": False}
 
@@ -44,3 +47,36 @@ def test_warm_start_lowers_the_answer_loss_and_saves_a_loadable_model(tiny_model
     losses = warm_start(tiny_model_dir, out, "frozenlake", ENV, steps=20, batch_size=4, lr=3e-3)
     assert losses["loss_last"] < 0.5 * losses["loss_first"]
     assert AutoModelForCausalLM.from_pretrained(out).config.hidden_size == 128
+
+
+def test_expert_action_is_a_shortest_path_move():
+    env = make("frozenlake", **ENV)
+    rng = np.random.default_rng(0)
+    for seed in range(200):
+        env.reset(seed)
+        before = env.shortest_path_length()
+        action = expert_action(env, rng)
+        (_, cell), *_ = env.transition_probs(action)
+        assert env.shortest_path_length(cell) == before - 1, (seed, action)
+
+
+def test_expert_fraction_sets_how_many_answers_follow_the_shortest_path():
+    env = make("frozenlake", **ENV)
+
+    def on_path_share(expert: float) -> float:
+        hits = total = 0
+        for i, chat in enumerate(format_examples("frozenlake", ENV, 300, seed=5, expert=expert)):
+            if len(chat) != 3:  # first-turn answers only: their board is the reset one
+                continue
+            env.reset(5 * 1_000_003 + i)
+            action = parse_turn(chat[-1]["content"], env.actions, ParseConfig(max_actions_per_turn=1)).actions[0]
+            (_, cell), *_ = env.transition_probs(action)
+            hits += env.shortest_path_length(cell) == env.shortest_path_length() - 1
+            total += 1
+        return hits / total
+
+    assert on_path_share(1.0) == 1.0
+    # Random moves shorten the path about a third of the time; half expert lands in between.
+    assert on_path_share(0.0) < 0.5 < on_path_share(0.5) < 0.9
+    with pytest.raises(ValueError, match="expert fraction must be in"):
+        format_examples("frozenlake", ENV, 1, seed=0, expert=1.5)

@@ -1,4 +1,4 @@
-"""Format warm-start: teach a small model the answer format, not the task.
+"""Format warm-start: teach a small model the answer format (and, optionally, a little of the task).
 
 A tiny random model (or a 135M one) almost never writes ``<think>...</think><answer>Up</answer>``
 on its own, so RL would spend its first hundreds of steps on the format alone. For the CPU
@@ -8,8 +8,15 @@ format but knows nothing about the game (its actions ignore the board), and anyt
 later about the task comes from RL. Conversations have 1-3 turns (earlier turns played with
 random actions), so the format holds in later turns too. Loss is on the answer tokens only.
 
+``expert`` (FrozenLake only, default 0) makes that fraction of the supervised answers name a
+shortest-path move instead of a random one: a *noisy-expert* warm-start whose policy has seen the
+map-to-move relation but follows it only weakly, so RL starts from sparse success *and* features it
+can sharpen. The learning-curve experiment uses it because a tiny model that knows nothing about
+the board does not learn in the few hundred episodes a CPU affords (docs/results.md, pilot).
+
     from tsr_verl.integration.warmstart import warm_start
     warm_start(model_dir, out_dir, "frozenlake", {"size": 4, "is_slippery": False}, steps=150)
+    warm_start(model_dir, out_dir, "frozenlake", {...}, steps=150, expert=0.5)  # noisy expert
 """
 
 from __future__ import annotations
@@ -31,6 +38,27 @@ def random_answer(rng: np.random.Generator, actions: tuple[str, ...]) -> str:
     return f"<think>I will try {action}.</think><answer>{action}</answer>"
 
 
+def expert_action(env: Any, rng: np.random.Generator) -> str:
+    """A move that shortens the shortest path to the goal the most (ties broken at random).
+
+    Needs FrozenLake's read-only helpers (``transition_probs``, ``shortest_path_length``); the
+    expected remaining distance is used, so it is also defined on slippery ice (a hole or an
+    unreachable tile counts as infinitely far)."""
+    if not (hasattr(env, "transition_probs") and hasattr(env, "shortest_path_length")):
+        raise ValueError(f"warm-start expert answers need FrozenLake's path helpers; {type(env).__name__} has none")
+
+    def expected_distance(action: str) -> float:
+        total = 0.0
+        for prob, cell in env.transition_probs(action):
+            dist = env.shortest_path_length(cell)
+            total += prob * (float("inf") if dist is None else dist)
+        return total
+
+    costs = [expected_distance(a) for a in env.actions]
+    best = [a for a, c in zip(env.actions, costs, strict=True) if c == min(costs)]
+    return best[int(rng.integers(len(best)))]
+
+
 def format_examples(
     env_name: str,
     env_config: Mapping[str, Any],
@@ -38,17 +66,28 @@ def format_examples(
     seed: int,
     max_actions: int = 5,
     parse: ParseConfig | None = None,
+    expert: float = 0.0,
 ) -> list[list[Message]]:
-    """``n`` conversations ending in an assistant answer (random action, correct format)."""
+    """``n`` conversations ending in an assistant answer in the correct format, naming a random
+    action, or with probability ``expert`` a shortest-path one (``expert_action``)."""
+    if not 0.0 <= expert <= 1.0:
+        raise ValueError(f"warm-start expert fraction must be in [0, 1], got {expert}")
     parse = parse or ParseConfig(max_actions_per_turn=1)
     rng = np.random.default_rng(seed)
     examples = []
+
+    def answer_for(env: Any) -> str:
+        if expert > 0 and rng.random() < expert:
+            action = expert_action(env, rng)
+            return f"<think>I will try {action}.</think><answer>{action}</answer>"
+        return random_answer(rng, env.actions)
+
     for i in range(n):
         env = make(env_name, **env_config)
         obs = env.reset(seed * 1_000_003 + i)
         chat = initial_messages(env, obs, max_actions, parse)
         for turn in range(1, 1 + int(rng.integers(1, 4))):
-            answer = random_answer(rng, env.actions)
+            answer = answer_for(env)
             outcome = step_turn(env, parse_turn(answer, env.match_action, parse))
             chat.append({"role": "assistant", "content": answer})
             if outcome.done or turn == max_actions:
@@ -59,7 +98,7 @@ def format_examples(
                 turn_message(turn + 1, outcome.observation, max_actions - turn, last_reward=outcome.reward, parse=parse)
             )
         if chat[-1]["role"] != "assistant":
-            chat.append({"role": "assistant", "content": random_answer(rng, env.actions)})
+            chat.append({"role": "assistant", "content": answer_for(env)})
         examples.append(chat)
     return examples
 
@@ -89,8 +128,10 @@ def warm_start(
     lr: float = 1e-3,
     seed: int = 0,
     max_actions: int = 5,
+    expert: float = 0.0,
 ) -> dict[str, float]:
-    """Fine-tune ``model_dir`` on random well-formed answers, save to ``out_dir`` (atomically).
+    """Fine-tune ``model_dir`` on well-formed answers (random actions, a fraction ``expert`` of
+    shortest-path ones), save to ``out_dir`` (atomically).
 
     Returns ``{"loss_first": ..., "loss_last": ...}`` (mean answer-token loss of the first and
     last 10 steps)."""
@@ -103,7 +144,10 @@ def warm_start(
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    data = [_encode(tokenizer, c) for c in format_examples(env_name, env_config, steps * batch_size, seed, max_actions)]
+    data = [
+        _encode(tokenizer, c)
+        for c in format_examples(env_name, env_config, steps * batch_size, seed, max_actions, expert=expert)
+    ]
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     losses = []
