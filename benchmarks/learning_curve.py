@@ -45,11 +45,16 @@ import numpy as np
 from tsr_verl.io import write_json
 
 try:  # run as a script (benchmarks/ on sys.path) or imported by the tests
+    from learning_plots import plot
     from learning_stats import arm_compute, compare, parse_arm, print_comparison
+    from warmstart_probe import probe as board_probe
 except ImportError:  # pragma: no cover
+    from benchmarks.learning_plots import plot
     from benchmarks.learning_stats import arm_compute, compare, parse_arm, print_comparison
+    from benchmarks.warmstart_probe import probe as board_probe
 
 REPO = Path(__file__).resolve().parent.parent
+WARMSTART_ACTIONS = 5
 
 
 def success_key(samples: int) -> str:
@@ -87,9 +92,10 @@ def cpu_sizes(
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
         "actor_rollout_ref.model.enable_gradient_checkpointing=false",
         f"actor_rollout_ref.actor.optim.lr={lr}",
-        # Adam divides by sqrt(v) + eps: with the default eps=1e-8 the ~1e-6 gradients that softmax
-        # normalisation puts on every unused vocabulary row get full-size steps, all in one
-        # direction, and one update at lr 1e-3 flattened the policy (entropy 0.04 -> 7.6, pilot).
+        # Adam divides by sqrt(v) + eps. At eps=1e-8 one update at lr 1e-3 flattened the policy
+        # (entropy 0.04 -> 7.6; eps=1e-5: stable for 3 updates, pilots in docs/results.md). Our
+        # reading: tiny, same-signed gradients (softmax normalisation on every unused vocabulary
+        # row) get full-size steps; a larger eps damps them and leaves real gradients alone.
         f"actor_rollout_ref.actor.optim.override_optimizer_config={{eps:{adam_eps:g}}}",
     ]
 
@@ -148,10 +154,7 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
     if ns.model:
         return Path(ns.model).resolve(), data
     # Named by its settings, so a rerun with other warm-start flags never reuses a stale model.
-    warm = (
-        ns.out
-        / f"model_warm_{ns.observation}_{ns.max_turns}turns_{ns.warmstart_steps}steps_expert{ns.warmstart_expert:g}"
-    )
+    warm = ns.out / f"model_warm_{ns.observation}_{ns.warmstart_steps}steps_expert{ns.warmstart_expert:g}"
     if not (warm / "config.json").is_file():
         prepare_default_model()  # its tokenizer is the tiny model's
         tiny = build_tiny_model(
@@ -168,7 +171,10 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
             "frozenlake",
             env_config,
             steps=ns.warmstart_steps,
-            max_actions=ns.max_turns,
+            # The recipe's 5-action budget in the warm-start prompts, whatever --max-turns: the
+            # same conversations for every horizon (and the data the pilots' model was trained on;
+            # with a 4-action budget 600 steps did not reach the board-reading model, 0.325 vs 0.48).
+            max_actions=WARMSTART_ACTIONS,
             expert=ns.warmstart_expert,
         )
         print(
@@ -226,47 +232,6 @@ def summarize(results: dict[str, dict[int, dict]]) -> dict:
     return out
 
 
-def plot(summary: dict, results: dict, tsr_arm: str, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for arm, s in summary.items():
-        (line,) = ax.plot(
-            s["steps"], np.array(s["mean"]) * 100, marker="o", label=f"{arm} (mean of {len(s['per_seed'])} seeds)"
-        )
-        ax.fill_between(
-            s["steps"], np.array(s["min"]) * 100, np.array(s["max"]) * 100, alpha=0.2, color=line.get_color()
-        )
-    ax.set(xlabel="optimizer step", ylabel="held-out success, policy alone (%)", title="FrozenLake: naive vs TSR GRPO")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", dpi=120)
-    train = next(iter(results[tsr_arm].values()))["train"]
-    keys = [
-        ("tsr/success", "training-episode success"),
-        ("tsr/proposals", "proposals / episode"),
-        ("tsr/tokens_kept_ratio", "kept / generated tokens"),
-        ("tsr_filter/groups_kept", "groups kept by filter"),
-    ]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
-    for ax, (key, title) in zip(axes, keys, strict=True):
-        steps = [r["step"] for r in train]
-        if key == "tsr/tokens_kept_ratio":
-            ys = [r["data"]["tsr/tokens_kept"] / max(1e-9, r["data"]["tsr/tokens_generated"]) for r in train]
-        else:
-            ys = [r["data"].get(key, np.nan) for r in train]
-        ax.plot(steps, ys, marker=".")
-        ax.set(title=title, xlabel="step")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"per-step TSR metrics ({tsr_arm}, first seed)")
-    fig.tight_layout()
-    fig.savefig(out / "tsr_metrics.png", dpi=120)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -315,6 +280,15 @@ def main() -> None:
     ns.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     model, data = prepare(ns)
+    probe = None
+    if ns.model is None:  # what the warm-start taught: RL needs a policy that reads the board
+        mass, uniform = board_probe(model, ns.observation, maps=150)
+        probe = {"shortest_path_mass": mass, "uniform_mass": uniform}
+        print(
+            f"[learning_curve] warm-started policy: {probe['shortest_path_mass']:.3f} of its first-turn action mass "
+            f"on shortest-path moves (uniform: {probe['uniform_mass']:.3f}; benchmarks/warmstart_probe.py)",
+            flush=True,
+        )
     results: dict[str, dict[int, dict]] = {arm: {} for arm in ns.arms}
     for seed in ns.seeds:
         for arm in ns.arms:
@@ -342,7 +316,7 @@ def main() -> None:
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()}
     write_json(
         {
-            "meta": {**meta, "model": str(model), "minutes": minutes},
+            "meta": {**meta, "model": str(model), "warmstart_probe": probe, "minutes": minutes},
             "summary": summary,
             "paired": paired,
             "compute": compute,

@@ -142,3 +142,20 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
     assert sizes["actor_rollout_ref.actor.ppo_mini_batch_size"] == "2"  # the 2 groups StarPO-S keeps
     coords = dict(a.split("=", 1) for a in lc.cpu_sizes(4, 4, 0.5, 1e-4, max_turns=5, coords=True))
     assert coords["data.max_response_length"] == "640" and coords["actor_rollout_ref.rollout.max_model_len"] == "960"
+
+
+def test_warmstart_probe_scores_a_random_policy_near_uniform(repo_root, monkeypatch, tiny_model_dir, tmp_path):
+    """The probe's mass on shortest-path moves is a distribution's share (a random tiny model sits
+    near the uniform share), and a folder that is not a model is refused by name."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import warmstart_probe
+
+    mass, uniform = warmstart_probe.probe(tiny_model_dir, "grid", maps=6)
+    assert 0.0 < uniform < 1.0 and abs(mass - uniform) < 0.2
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / "warmstart_probe.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "is not a model folder" in done.stderr
