@@ -1,9 +1,9 @@
 """How much a (warm-started) policy knows about FrozenLake before RL: its action mass on moves
 that shorten the shortest path to the goal, on the first turn of held-out maps.
 
-For each map the four well-formed answers ``<think>I will try A.</think><answer>A</answer>`` are
-scored by the model (sum of token log-probabilities after the chat prompt) and normalised into a
-distribution over actions; the probe reports the mean mass on shortest-path moves next to what a
+For each map the four well-formed answers of the warm-start (``answer_text``) are scored by the
+model (sum of token log-probabilities after the chat prompt) and normalised into a distribution
+over actions; the probe reports the mean mass on shortest-path moves next to what a
 uniform policy would put there. A format-only warm-start scores at the uniform level (it ignores
 the board); the learning-curve experiment's noisy-expert warm-start is chosen to score above it.
 No sampling, no vLLM: a plain transformers forward pass, so it runs in seconds on a tiny model.
@@ -21,6 +21,7 @@ import numpy as np
 from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig
 from tsr_verl.envs.prompts import initial_messages
+from tsr_verl.integration.warmstart import answer_text
 
 FIRST_HELD_OUT_SEED = 10_000  # far from the warm-start's own seeds (seed * 1_000_003 + i)
 
@@ -41,7 +42,7 @@ def probe(model_dir: Path, observation: str, maps: int, max_actions: int = 4) ->
         start = len(tokenizer(prompt).input_ids)
         scores = []
         for action in env.actions:
-            ids = tokenizer(prompt + f"<think>I will try {action}.</think><answer>{action}</answer>").input_ids
+            ids = tokenizer(prompt + answer_text(action)).input_ids
             ids_t = torch.tensor([ids])
             with torch.no_grad():
                 logp = torch.log_softmax(model(ids_t).logits[0, :-1].float(), dim=-1)

@@ -32,10 +32,14 @@ from tsr_verl.envs.parsing import ParseConfig, parse_turn, step_turn
 from tsr_verl.envs.prompts import Message, initial_messages, turn_message
 
 
+def answer_text(action: str) -> str:
+    """The supervised answer naming ``action``, in the prompt's format."""
+    return f"<think>I will try {action}.</think><answer>{action}</answer>"
+
+
 def random_answer(rng: np.random.Generator, actions: tuple[str, ...]) -> str:
     """A well-formed answer naming one uniformly random action."""
-    action = actions[int(rng.integers(len(actions)))]
-    return f"<think>I will try {action}.</think><answer>{action}</answer>"
+    return answer_text(actions[int(rng.integers(len(actions)))])
 
 
 def expert_action(env: Any, rng: np.random.Generator) -> str:
@@ -78,8 +82,7 @@ def format_examples(
 
     def answer_for(env: Any) -> str:
         if expert > 0 and rng.random() < expert:
-            action = expert_action(env, rng)
-            return f"<think>I will try {action}.</think><answer>{action}</answer>"
+            return answer_text(expert_action(env, rng))
         return random_answer(rng, env.actions)
 
     for i in range(n):
