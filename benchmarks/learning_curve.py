@@ -17,7 +17,7 @@ bootstrap CI over seeds; compute per arm (tokens generated, wall time). Writes
 seeds) and ``tsr_metrics.png`` (per-step TSR metrics of the first TSR run).
 
 CPU (default): the policy is a tiny random Llama (4 layers, hidden 256, SmolLM2 tokenizer) given a
-600-step *noisy-expert* warm-start (``tsr_verl.integration.warmstart``, ``--warmstart-expert 1``:
+600-step warm-start on expert answers (``tsr_verl.integration.warmstart``, ``--warmstart-expert 1``:
 well-formed answers naming a shortest-path move; after 600 steps it puts ~0.48 of its action mass
 on such moves vs 0.32 for a uniform policy, so it starts with ~31% held-out success and features
 RL can sharpen; a format-only warm-start learned nothing in the pilots). Non-slippery 4x4

@@ -5,7 +5,7 @@ For each map the four well-formed answers of the warm-start (``answer_text``) ar
 model (sum of token log-probabilities after the chat prompt) and normalised into a distribution
 over actions; the probe reports the mean mass on shortest-path moves next to what a
 uniform policy would put there. A format-only warm-start scores at the uniform level (it ignores
-the board); the learning-curve experiment's noisy-expert warm-start is chosen to score above it.
+the board); the learning-curve experiment's expert-answer warm-start is chosen to score above it.
 No sampling, no vLLM: a plain transformers forward pass, so it runs in seconds on a tiny model.
 
     python benchmarks/warmstart_probe.py runs/learning_curve/model_warm_... [--observation grid_coord] [--maps 150]

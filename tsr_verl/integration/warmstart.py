@@ -9,14 +9,15 @@ later about the task comes from RL. Conversations have 1-3 turns (earlier turns 
 random actions), so the format holds in later turns too. Loss is on the answer tokens only.
 
 ``expert`` (FrozenLake only, default 0) makes that fraction of the supervised answers name a
-shortest-path move instead of a random one: a *noisy-expert* warm-start whose policy has seen the
-map-to-move relation but follows it only weakly, so RL starts from sparse success *and* features it
-can sharpen. The learning-curve experiment uses it because a tiny model that knows nothing about
-the board does not learn in the few hundred episodes a CPU affords (docs/results.md, pilot).
+shortest-path move instead of a random one. The learning-curve experiment uses ``expert=1`` for
+600 steps, short of convergence: the tiny model then puts about half its action mass on
+shortest-path moves, so RL starts from non-zero success *and* board features it can sharpen; a
+model that knows nothing about the board did not learn in the few hundred episodes a CPU affords
+(docs/results.md, pilots).
 
     from tsr_verl.integration.warmstart import warm_start
     warm_start(model_dir, out_dir, "frozenlake", {"size": 4, "is_slippery": False}, steps=150)
-    warm_start(model_dir, out_dir, "frozenlake", {...}, steps=150, expert=0.5)  # noisy expert
+    warm_start(model_dir, out_dir, "frozenlake", {...}, steps=150, expert=1.0)  # expert answers
 """
 
 from __future__ import annotations
