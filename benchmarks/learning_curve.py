@@ -274,6 +274,13 @@ def main() -> None:
             parse_arm(arm)
     except ValueError as err:
         parser.error(str(err))
+    if not 0.0 <= ns.warmstart_expert <= 1.0:
+        parser.error(f"--warmstart-expert must be in [0, 1], got {ns.warmstart_expert}")
+    for flag in ("max_turns", "steps", "eval_every", "warmstart_steps"):
+        if getattr(ns, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(ns, flag)}")
+    if ns.adam_eps <= 0:
+        parser.error(f"--adam-eps must be > 0, got {ns.adam_eps}")
     if "naive" not in ns.arms or len(ns.arms) < 2:
         parser.error("--arms needs 'naive' (the baseline) and at least one TSR arm")
     ns.out = ns.out.resolve()

@@ -159,3 +159,22 @@ def test_warmstart_probe_scores_a_random_policy_near_uniform(repo_root, monkeypa
         timeout=120,
     )
     assert done.returncode == 2 and "is not a model folder" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--warmstart-expert", "1.5"], "--warmstart-expert must be in [0, 1], got 1.5"),
+        (["--max-turns", "0"], "--max-turns must be >= 1, got 0"),
+        (["--adam-eps", "0"], "--adam-eps must be > 0, got 0.0"),
+        (["--arms", "beam"], "--arms needs 'naive'"),
+    ],
+)
+def test_learning_curve_refuses_bad_settings_before_any_work(repo_root, tmp_path, args, message):
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / "learning_curve.py"), *args, "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and message in done.stderr and not (tmp_path / "o").exists()
