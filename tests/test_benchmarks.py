@@ -120,11 +120,9 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
     monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
     import learning_curve as lc
 
-    ns = argparse.Namespace(
-        arms=["naive", "beam", "beam:coupled"], val_samples=2, val_temperature=0.5, max_turns=4, steps=8,
-        eval_every=4, keep_ratio=0.5, device="cpu", groups=4, group_size=4, lr=5e-4, adam_eps=1e-5,
-        observation="grid_coord",
-    )  # fmt: skip
+    settings = {"val_samples": 2, "val_temperature": 0.5, "max_turns": 4, "steps": 8, "eval_every": 4}
+    settings |= {"keep_ratio": 0.5, "device": "cpu", "groups": 4, "group_size": 4, "lr": 5e-4, "adam_eps": 1e-5}
+    ns = argparse.Namespace(arms=["naive", "beam", "beam:coupled"], observation="grid_coord", **settings)
     args = {arm: lc.job_args(ns, tmp_path, tmp_path / "m", arm, 3, tmp_path / arm) for arm in ns.arms}
     assert "trainer.val_before_train=true" in args["naive"]
     assert "trainer.val_before_train=false" in args["beam"] and "trainer.val_before_train=false" in args["beam:coupled"]
