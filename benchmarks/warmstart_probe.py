@@ -21,7 +21,7 @@ import numpy as np
 from tsr_verl.envs import make
 from tsr_verl.envs.parsing import ParseConfig
 from tsr_verl.envs.prompts import initial_messages
-from tsr_verl.integration.warmstart import answer_text
+from tsr_verl.integration.warmstart import answer_text, best_moves
 
 FIRST_HELD_OUT_SEED = 10_000  # far from the warm-start's own seeds (seed * 1_000_003 + i)
 
@@ -49,8 +49,8 @@ def probe(model_dir: Path, observation: str, maps: int, max_actions: int = 4) ->
             scores.append(logp[torch.arange(start - 1, len(ids) - 1), ids_t[0, start:]].sum().item())
         probs = np.exp(np.array(scores) - max(scores))
         probs /= probs.sum()
-        here = env.shortest_path_length()
-        good = np.array([env.shortest_path_length(env.transition_probs(a)[0][1]) == here - 1 for a in env.actions])
+        best = best_moves(env)
+        good = np.array([a in best for a in env.actions])
         mass.append(float(probs[good].sum()))
         uniform.append(float(good.mean()))
     return float(np.mean(mass)), float(np.mean(uniform))

@@ -43,8 +43,8 @@ def random_answer(rng: np.random.Generator, actions: tuple[str, ...]) -> str:
     return answer_text(actions[int(rng.integers(len(actions)))])
 
 
-def expert_action(env: Any, rng: np.random.Generator) -> str:
-    """A move that shortens the shortest path to the goal the most (ties broken at random).
+def best_moves(env: Any) -> list[str]:
+    """The moves that shorten the shortest path to the goal the most, in ``env.actions`` order.
 
     Needs FrozenLake's read-only helpers (``transition_probs``, ``shortest_path_length``); the
     expected remaining distance is used, so it is also defined on slippery ice (a hole or an
@@ -60,7 +60,12 @@ def expert_action(env: Any, rng: np.random.Generator) -> str:
         return total
 
     costs = [expected_distance(a) for a in env.actions]
-    best = [a for a, c in zip(env.actions, costs, strict=True) if c == min(costs)]
+    return [a for a, c in zip(env.actions, costs, strict=True) if c == min(costs)]
+
+
+def expert_action(env: Any, rng: np.random.Generator) -> str:
+    """One of ``best_moves`` (ties broken at random): the warm-start's expert answer."""
+    best = best_moves(env)
     return best[int(rng.integers(len(best)))]
 
 
