@@ -65,10 +65,15 @@ def test_custom_separator_and_limit():
     )
 
 
-def test_lenient_mode_rescues_unformatted_text_without_penalty():
+def test_lenient_mode_plays_unformatted_text_but_keeps_the_format_penalty():
     cfg = ParseConfig(lenient=True)
     turn = parse_turn("I think I should go right, then up", ACTIONS, cfg)
-    assert turn.actions == ("Right",) and turn.penalty == 0.0 and not turn.format_ok
+    assert turn.actions == ("Right",) and not turn.format_ok
+    # A free rescue would pay any text containing an action word ("You're right" -> Right) as
+    # well as a well-formed answer; only the strict format is penalty-free.
+    assert turn.penalty == pytest.approx(-0.1)
+    assert parse_turn("You're right, the weather is nice", ACTIONS, cfg).penalty == pytest.approx(-0.1)
+    assert parse_turn("<think>go</think><answer>Right</answer>", ACTIONS, cfg).penalty == 0.0
     truncated = parse_turn("<think>up is a wall</think><answer>Down ||", ACTIONS, cfg)
     assert truncated.actions == ("Down",)  # words after <answer> win over words in the thoughts
     assert parse_turn("nothing useful", ACTIONS, cfg).penalty == pytest.approx(-0.1)
@@ -135,7 +140,7 @@ def test_fuzz_parser_never_raises_and_output_is_well_formed(text, cfg):
     if not turn.actions:
         assert turn.penalty == cfg.format_penalty
     if turn.penalty == 0.0:
-        assert not turn.invalid
+        assert not turn.invalid and turn.format_ok  # only a well-formed answer is penalty-free
     if turn.answer is None:  # no strict answer (or a lenient rescue): nothing to drop
         assert turn.dropped == 0
     else:  # every non-empty answer part is a valid action, an invalid part, or dropped

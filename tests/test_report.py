@@ -61,7 +61,7 @@ def test_rows_whose_uid_is_not_a_sample_key_count_as_their_own_session():
 
 
 def test_quickstart_summary_prints_success_with_wilson_intervals(tmp_path, capsys):
-    from tsr_verl.cli.quickstart import _summary
+    from tsr_verl.cli.quickstart import VAL_EPISODES, _summary
 
     val = "val-aux/tsr_verl/frozenlake/"
     train = {"tsr/success": 0.5, "tsr/proposals": 4.0, "tsr/tokens_kept": 50.0, "tsr/tokens_generated": 100.0}
@@ -74,6 +74,23 @@ def test_quickstart_summary_prints_success_with_wilson_intervals(tmp_path, capsy
     metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert _summary(0, 2, 60.0, metrics, tmp_path / "train.log") == 0
     out = capsys.readouterr().out
-    lo, hi = rep.wilson(8, 16)  # 8 of the 16 validation maps after training
-    assert f"before 0.0% (95% CI 0%-{rep.wilson(0, 16)[1]:.0%})" in out
+    n = VAL_EPISODES
+    lo, hi = rep.wilson(n // 2, n)  # half of the validation maps after training
+    assert f"before 0.0% (95% CI 0%-{rep.wilson(0, n)[1]:.0%})" in out
     assert f"after 50.0% (95% CI {lo:.0%}-{hi:.0%})" in out
+    assert "learned: the 95% interval after training lies above the one before" in out
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "verdict"),
+    [
+        (0.0, 0.5, "learned"),
+        (0.5, 0.0, "got worse"),
+        (0.016, 0.086, "no significant change"),  # 2 -> 11 of 128: intervals 0-6% and 5-15% overlap
+        (0.0, 0.0, "no significant change"),
+    ],
+)
+def test_quickstart_verdict_needs_separated_intervals(before, after, verdict):
+    from tsr_verl.cli.quickstart import _verdict
+
+    assert _verdict(before, after).startswith(verdict + ":")

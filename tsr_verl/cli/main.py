@@ -52,9 +52,10 @@ def _cmd_train(ns: argparse.Namespace) -> int:
 
 
 def _cmd_quickstart(ns: argparse.Namespace) -> int:
-    from tsr_verl.cli.quickstart import run_quickstart
+    from tsr_verl.cli.quickstart import STEPS, run_quickstart
 
-    return run_quickstart(out_dir=ns.out, steps=ns.steps, device=ns.device, model=ns.model, dry_run=ns.dry_run)
+    steps = STEPS if ns.steps is None else ns.steps
+    return run_quickstart(out_dir=ns.out, steps=steps, device=ns.device, model=ns.model, dry_run=ns.dry_run)
 
 
 def _run_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="the main job: a short real training run on the default model")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="where data, logs and metrics go")
-    p.add_argument("--steps", type=int, default=8, help="training steps")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: 10)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu", help="where to train")
     p.add_argument("--model", type=Path, default=None, help="HF model folder (default: the embedded SmolLM2)")
     p.add_argument("--dry-run", action="store_true", help="write the data, print the job's command, train nothing")

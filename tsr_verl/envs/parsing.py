@@ -14,8 +14,10 @@ RAGEN's rules, which this module follows by default:
   of the episode.
 
 ``lenient=True`` helps small models that do not follow the format yet: if the strict format
-fails, the first action word anywhere in the text (after ``<answer>`` if present) is used,
-without a penalty.
+fails, the first action word anywhere in the text (after ``<answer>`` if present) is played, and
+the turn keeps its format penalty. The penalty stays because a free rescue is a reward hack: in a
+pilot of the main job (SmolLM2-135M, lr 1e-4, 10 steps) 85% of the held-out first answers came
+to begin "You're right" (played as Right) once any action word in any text was penalty-free.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class ParseConfig:
     penalize_partial: bool = True
     """RAGEN's rule: penalise a turn with any invalid part, not only one with no valid action."""
     lenient: bool = False
-    """If the strict format fails, take the first action word in the text (no penalty)."""
+    """If the strict format fails, play the first action word in the text (the turn is still
+    penalised as malformed)."""
 
     def __post_init__(self) -> None:
         check_bounds(self, "ParseConfig")
@@ -106,7 +109,7 @@ def parse_turn(text: str, actions: Sequence[str] | ActionMatcher, config: ParseC
     if cfg.lenient:
         rescued = _first_action_word(text, match_part)
         if rescued is not None:
-            return ParsedTurn((rescued,), (), 0.0, False, None, 0)
+            return ParsedTurn((rescued,), (), cfg.format_penalty, False, None, 0)
     if strict is not None:
         return strict
     return ParsedTurn((), (text.strip()[:200],) if text.strip() else (), cfg.format_penalty, False, None, 0)
