@@ -76,8 +76,8 @@ def test_quickstart_summary_prints_success_with_wilson_intervals(tmp_path, capsy
     out = capsys.readouterr().out
     n = VAL_EPISODES
     lo, hi = rep.wilson(n // 2, n)  # half of the validation maps after training
-    assert f"before 0.0% (95% CI 0%-{rep.wilson(0, n)[1]:.0%})" in out
-    assert f"after 50.0% (95% CI {lo:.0%}-{hi:.0%})" in out
+    assert f"before 0.0% (95% CI 0.0%-{rep.wilson(0, n)[1]:.1%})" in out
+    assert f"after 50.0% (95% CI {lo:.1%}-{hi:.1%})" in out
     assert "learned: the 95% interval after training lies above the one before" in out
 
 

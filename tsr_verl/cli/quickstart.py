@@ -32,14 +32,14 @@ STEPS = 10
 """Training steps (``--steps``)."""
 LR = 1e-4
 """Actor learning rate. At 1e-5 eight steps left the policy as it was (invalid eval turns 85% ->
-88%); at 5e-5 and 1e-4 it learns to answer with an action in 8-10 steps (docs/results.md)."""
+88%); at 5e-5 and 1e-4 it learns to answer with a move (mostly one fixed move) in 8-10 steps
+(pilots in docs/results.md)."""
 VAL_EPISODES = 128
 """Validation episodes (no search), played before and after training: enough for a 95% interval a
 few points wide at low success rates (0 of 128: 0-3%; 16 maps gave 0-19%)."""
 VAL_TEMPERATURE = 1.0
-"""Validation sampling temperature: the policy as training samples it, i.e. the distribution RL
-improves. (The recipe validates at 0.5; there a 135M policy that has just learned to answer plays
-nearly one fixed move.)"""
+"""Validation sampling temperature: the policy as training samples it, i.e. the distribution whose
+expected return GRPO improves (the recipe validates at 0.5)."""
 RECIPE = "frozenlake"
 """The recipe the main job trains (its env settings: TSR's slippery 4x4 FrozenLake)."""
 
@@ -58,7 +58,7 @@ def _val(rows: list[dict[str, Any]], key: str) -> list[float]:
 def _with_ci(rate: float) -> str:
     """A validation success rate over ``VAL_EPISODES`` maps with its 95% Wilson interval."""
     low, high = _interval(rate)
-    return f"{rate:.1%} (95% CI {low:.0%}-{high:.0%})"
+    return f"{rate:.1%} (95% CI {low:.1%}-{high:.1%})"
 
 
 def _interval(rate: float) -> tuple[float, float]:

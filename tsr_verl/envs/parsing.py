@@ -16,8 +16,8 @@ RAGEN's rules, which this module follows by default:
 ``lenient=True`` helps small models that do not follow the format yet: if the strict format
 fails, the first action word anywhere in the text (after ``<answer>`` if present) is played, and
 the turn keeps its format penalty. The penalty stays because a free rescue is a reward hack: in a
-pilot of the main job (SmolLM2-135M, lr 1e-4, 10 steps) 85% of the held-out first answers came
-to begin "You're right" (played as Right) once any action word in any text was penalty-free.
+pilot of the main job (SmolLM2-135M, lr 1e-4, 10 steps, penalty-free rescues) 96 of 128 held-out
+first answers came to begin "You're right", played as Right (docs/results.md).
 """
 
 from __future__ import annotations
