@@ -8,7 +8,9 @@ optimizer steps and the same instance filter; only ``custom.tsr.strategy`` / ``g
 differ. Every ``--eval-every`` steps (and before training) veRL validates the policy *alone*
 (``tsr_eval``: no search) on the same ``--val`` held-out maps, ``--val-samples`` samples each at
 ``--val-temperature``, so the curves compare policies, not search, and several samples per map
-shrink the sampling noise that one sample of a near-uniform policy carries.
+shrink the sampling noise that one sample of a near-uniform policy carries. ``--top-k`` samples
+training rollouts and validation from the k most likely tokens (default off: the full
+distribution); the pilots that tried it are in docs/results.md. veRL arguments: ``learning_jobs.py``.
 
 Pre-declared (``learning_stats.py``): primary metric = held-out success at the last step,
 secondary = area under the success curve; each TSR arm's paired difference to naive with a 95%
@@ -45,10 +47,12 @@ import numpy as np
 from tsr_verl.io import write_json
 
 try:  # run as a script (benchmarks/ on sys.path) or imported by the tests
+    from learning_jobs import job_args
     from learning_plots import plot
     from learning_stats import arm_compute, compare, parse_arm, print_comparison
     from warmstart_probe import probe as board_probe
 except ImportError:  # pragma: no cover
+    from benchmarks.learning_jobs import job_args
     from benchmarks.learning_plots import plot
     from benchmarks.learning_stats import arm_compute, compare, parse_arm, print_comparison
     from benchmarks.warmstart_probe import probe as board_probe
@@ -60,77 +64,6 @@ WARMSTART_ACTIONS = 5
 def success_key(samples: int) -> str:
     """veRL's validation metric of the mean success over ``samples`` samples per map."""
     return f"val-aux/tsr_verl/frozenlake/success/mean@{samples}"
-
-
-def cpu_sizes(
-    groups: int,
-    group_size: int,
-    keep_ratio: float,
-    lr: float,
-    max_turns: int = 5,
-    coords: bool = False,
-    adam_eps: float = 1e-8,
-) -> list[str]:
-    """A size the 2-core CPU trains in minutes: one optimizer update per step on the groups the
-    instance filter keeps. ``coords``: observations carry a coordinates line (~27 more tokens)."""
-    kept = max(1, int(groups * keep_ratio)) * group_size
-    # Turn 1 is ~255 tokens (~282 with coordinates); every later turn adds <= 24 answer tokens and
-    # an observation of <= 90 tokens (<= 118 with coordinates). veRL pads every sequence to prompt +
-    # response length on CPU (no remove-padding), so these numbers set the actor update's cost.
-    prompt = 320 if coords else 288
-    response = -(-(max_turns * 24 + (max_turns - 1) * (118 if coords else 90)) // 64) * 64
-    return [
-        f"data.train_batch_size={groups}",
-        f"actor_rollout_ref.rollout.n={group_size}",
-        f"data.max_prompt_length={prompt}",
-        f"data.max_response_length={response}",
-        f"actor_rollout_ref.rollout.max_model_len={prompt + response}",
-        "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={kept // group_size}",
-        # Micro batches of one group bound the [batch, length, vocab] logits in memory.
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={group_size}",
-        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={group_size}",
-        "actor_rollout_ref.model.enable_gradient_checkpointing=false",
-        f"actor_rollout_ref.actor.optim.lr={lr}",
-        # Adam divides by sqrt(v) + eps. At eps=1e-8 one update at lr 1e-3 flattened the policy
-        # (entropy 0.04 -> 7.6; eps=1e-5: stable for 3 updates, pilots in docs/results.md). Our
-        # reading: tiny, same-signed gradients (softmax normalisation on every unused vocabulary
-        # row) get full-size steps; a larger eps damps them and leaves real gradients alone.
-        f"actor_rollout_ref.actor.optim.override_optimizer_config={{eps:{adam_eps:g}}}",
-    ]
-
-
-def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, run_dir: Path) -> list[str]:
-    strategy, group_mode = parse_arm(arm)
-    args = [
-        f"data.train_files={data / 'train.parquet'}",
-        f"data.val_files={data / 'val.parquet'}",
-        f"actor_rollout_ref.model.path={model}",
-        f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
-        f"actor_rollout_ref.rollout.custom.tsr.group_mode={group_mode}",
-        f"actor_rollout_ref.rollout.val_kwargs.n={ns.val_samples}",
-        f"actor_rollout_ref.rollout.val_kwargs.do_sample={'true' if ns.val_temperature > 0 else 'false'}",
-        f"actor_rollout_ref.rollout.val_kwargs.temperature={ns.val_temperature}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_turns={ns.max_turns}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_actions={ns.max_turns}",
-        "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
-        f"data.seed={seed}",
-        f"actor_rollout_ref.rollout.seed={seed}",
-        f"trainer.total_training_steps={ns.steps}",
-        f"trainer.test_freq={ns.eval_every}",
-        # The arms of a seed share the initial model: only the first arm validates it (step 0).
-        f"trainer.val_before_train={'true' if arm == ns.arms[0] else 'false'}",
-        "trainer.save_freq=-1",
-        "trainer.logger=[console,file]",
-        f"trainer.default_local_dir={run_dir / 'checkpoints'}",
-        f"hydra.run.dir={run_dir / 'hydra'}",
-        f"algorithm.reward_variance_filtering.top_k_ratio={ns.keep_ratio}",
-    ]
-    if ns.device == "cpu":
-        args += cpu_sizes(
-            ns.groups, ns.group_size, ns.keep_ratio, ns.lr, ns.max_turns, ns.observation == "grid_coord", ns.adam_eps
-        )
-    return args
 
 
 def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
@@ -250,6 +183,7 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=128, help="held-out validation maps")
     parser.add_argument("--val-samples", type=int, default=2, help="validation samples per map (veRL val_kwargs.n)")
     parser.add_argument("--val-temperature", type=float, default=0.5, help="validation temperature (0: greedy)")
+    parser.add_argument("--top-k", type=int, default=-1, help="rollout and validation top-k sampling (-1: off)")
     parser.add_argument("--keep-ratio", type=float, default=0.5, help="StarPO-S top_k_ratio (both arms)")
     parser.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (CPU sizes)")
     parser.add_argument("--adam-eps", type=float, default=1e-5, help="actor Adam epsilon (CPU sizes)")
@@ -281,6 +215,8 @@ def main() -> None:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(ns, flag)}")
     if ns.adam_eps <= 0:
         parser.error(f"--adam-eps must be > 0, got {ns.adam_eps}")
+    if ns.top_k == 0 or ns.top_k < -1:
+        parser.error(f"--top-k must be -1 (off) or >= 1, got {ns.top_k}")
     if "naive" not in ns.arms or len(ns.arms) < 2:
         parser.error("--arms needs 'naive' (the baseline) and at least one TSR arm")
     ns.out = ns.out.resolve()

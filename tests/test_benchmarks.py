@@ -118,9 +118,9 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
     import argparse
 
     monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
-    import learning_curve as lc
+    import learning_jobs as lc
 
-    settings = {"val_samples": 2, "val_temperature": 0.5, "max_turns": 4, "steps": 8, "eval_every": 4}
+    settings = {"val_samples": 2, "val_temperature": 0.5, "max_turns": 4, "steps": 8, "eval_every": 4, "top_k": 50}
     settings |= {"keep_ratio": 0.5, "device": "cpu", "groups": 4, "group_size": 4, "lr": 5e-4, "adam_eps": 1e-5}
     ns = argparse.Namespace(arms=["naive", "beam", "beam:coupled"], observation="grid_coord", **settings)
     args = {arm: lc.job_args(ns, tmp_path, tmp_path / "m", arm, 3, tmp_path / arm) for arm in ns.arms}
@@ -134,6 +134,8 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
         "trainer.val_before_train",
     }
     assert "actor_rollout_ref.actor.optim.override_optimizer_config={eps:1e-05}" in args["beam"]
+    # --top-k truncates training rollouts and validation alike (the policy as it is sampled).
+    assert {"actor_rollout_ref.rollout.top_k=50", "actor_rollout_ref.rollout.val_kwargs.top_k=50"} <= set(args["beam"])
     sizes = dict(a.split("=", 1) for a in lc.cpu_sizes(4, 4, 0.5, 1e-4, max_turns=5, coords=False))
     # 5 turns: 5 answers of <= 24 tokens and 4 observations of <= 90, rounded up to 64.
     assert (sizes["data.max_prompt_length"], sizes["data.max_response_length"]) == ("288", "512")
@@ -166,6 +168,7 @@ def test_warmstart_probe_scores_a_random_policy_near_uniform(repo_root, monkeypa
         (["--max-turns", "0"], "--max-turns must be >= 1, got 0"),
         (["--adam-eps", "0"], "--adam-eps must be > 0, got 0.0"),
         (["--arms", "beam"], "--arms needs 'naive'"),
+        (["--top-k", "0"], "--top-k must be -1 (off) or >= 1, got 0"),
     ],
 )
 def test_learning_curve_refuses_bad_settings_before_any_work(repo_root, tmp_path, args, message):
