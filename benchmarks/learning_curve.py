@@ -73,8 +73,16 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
     from tsr_verl.integration.models import build_tiny_model, default_model_dir, prepare_default_model
     from tsr_verl.integration.warmstart import warm_start
 
-    env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery, "observation_format": ns.observation}
     data = ns.out / "data"
+    if ns.setting == "main":  # the quickstart's data and model
+        from tsr_verl.cli.jobs import Recipe
+
+        recipe = Recipe.load("frozenlake")
+        write_splits(
+            data, recipe.env, recipe.env_config, {"train": ns.steps * ns.groups, "val": ns.val}, progress=False
+        )
+        return (Path(ns.model).resolve() if ns.model else prepare_default_model()), data
+    env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery, "observation_format": ns.observation}
     write_splits(
         data,
         "frozenlake",
@@ -170,6 +178,13 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds (data order, sampling)"
     )
+    parser.add_argument(
+        "--setting",
+        choices=["tiny", "main"],
+        default="tiny",
+        help="tiny: warm-started tiny Llama (the flags below); main: the quickstart's job (SmolLM2, slippery "
+        "FrozenLake, its sizes, lr and best-of-2), where only the arms, seeds, schedule and evaluation flags apply",
+    )
     parser.add_argument("--steps", type=int, default=8, help="optimizer steps per run")
     parser.add_argument("--eval-every", type=int, default=4, help="validate every k steps (and before training)")
     parser.add_argument(
@@ -219,12 +234,22 @@ def main() -> None:
         parser.error(f"--top-k must be -1 (off) or >= 1, got {ns.top_k}")
     if "naive" not in ns.arms or len(ns.arms) < 2:
         parser.error("--arms needs 'naive' (the baseline) and at least one TSR arm")
+    if ns.setting == "main":  # recorded in the JSON as run (the compute per arm counts these episodes)
+        from tsr_verl.cli import quickstart
+
+        ns.groups, ns.group_size, ns.lr = quickstart.GROUPS, quickstart.GROUP_SIZE, quickstart.LR
+        ns.keep_ratio, ns.max_turns, ns.slippery, ns.observation = (
+            quickstart.KEEP_RATIO,
+            quickstart.MAX_TURNS,
+            True,
+            "grid",
+        )
     ns.out = ns.out.resolve()
     ns.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     model, data = prepare(ns)
     probe = None
-    if ns.model is None:  # what the warm-start taught: RL needs a policy that reads the board
+    if ns.setting == "tiny" and ns.model is None:  # what the warm-start taught: RL needs a policy that reads the board
         mass, uniform = board_probe(model, ns.observation, maps=150)
         probe = {"shortest_path_mass": mass, "uniform_mass": uniform}
         print(

@@ -55,15 +55,11 @@ def cpu_sizes(
     ]
 
 
-def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, run_dir: Path) -> list[str]:
-    """Hydra overrides of the FrozenLake recipe for ``arm`` under ``seed``: data and model, the
-    arm's strategy and group mode, the evaluation (samples, temperature, top-k), the seed of data
-    order and sampling, the schedule, and on CPU :func:`cpu_sizes`."""
+def _arm_seed_schedule(ns: argparse.Namespace, arm: str, seed: int) -> list[str]:
+    """What differs between the runs of one experiment: the arm's strategy and group mode, the
+    seed of data order and sampling, the schedule, the evaluation, and who validates step 0."""
     strategy, group_mode = parse_arm(arm)
-    args = [
-        f"data.train_files={data / 'train.parquet'}",
-        f"data.val_files={data / 'val.parquet'}",
-        f"actor_rollout_ref.model.path={model}",
+    return [
         f"actor_rollout_ref.rollout.custom.tsr.strategy={strategy}",
         f"actor_rollout_ref.rollout.custom.tsr.group_mode={group_mode}",
         f"actor_rollout_ref.rollout.val_kwargs.n={ns.val_samples}",
@@ -71,15 +67,39 @@ def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: in
         f"actor_rollout_ref.rollout.val_kwargs.temperature={ns.val_temperature}",
         f"actor_rollout_ref.rollout.top_k={ns.top_k}",
         f"actor_rollout_ref.rollout.val_kwargs.top_k={ns.top_k}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_turns={ns.max_turns}",
-        f"actor_rollout_ref.rollout.custom.tsr.max_actions={ns.max_turns}",
-        "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
         f"data.seed={seed}",
         f"actor_rollout_ref.rollout.seed={seed}",
         f"trainer.total_training_steps={ns.steps}",
         f"trainer.test_freq={ns.eval_every}",
         # The arms of a seed share the initial model: only the first arm validates it (step 0).
         f"trainer.val_before_train={'true' if arm == ns.arms[0] else 'false'}",
+    ]
+
+
+def main_job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, run_dir: Path) -> list[str]:
+    """``--setting main``: the quickstart's job (``tsr_verl.cli.quickstart.job``: SmolLM2-135M,
+    slippery FrozenLake, its sizes, lr, best-of-2 and filter) for ``arm`` under ``seed``; only
+    :func:`_arm_seed_schedule` and the number of validation episodes change."""
+    from tsr_verl.cli import launch, quickstart
+
+    base = quickstart.job(run_dir, data, model, ns.steps, ns.device).overrides
+    return launch.merge_overrides(base, [*_arm_seed_schedule(ns, arm, seed), f"data.val_max_samples={ns.val}"])
+
+
+def job_args(ns: argparse.Namespace, data: Path, model: Path, arm: str, seed: int, run_dir: Path) -> list[str]:
+    """Hydra overrides of the FrozenLake recipe for ``arm`` under ``seed``: data and model, the
+    arm's strategy and group mode, the evaluation (samples, temperature, top-k), the seed of data
+    order and sampling, the schedule, and on CPU :func:`cpu_sizes`."""
+    if ns.setting == "main":
+        return main_job_args(ns, data, model, arm, seed, run_dir)
+    args = [
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'val.parquet'}",
+        f"actor_rollout_ref.model.path={model}",
+        *_arm_seed_schedule(ns, arm, seed),
+        f"actor_rollout_ref.rollout.custom.tsr.max_turns={ns.max_turns}",
+        f"actor_rollout_ref.rollout.custom.tsr.max_actions={ns.max_turns}",
+        "actor_rollout_ref.rollout.custom.tsr.parse.max_actions_per_turn=1",
         "trainer.save_freq=-1",
         "trainer.logger=[console,file]",
         f"trainer.default_local_dir={run_dir / 'checkpoints'}",

@@ -122,7 +122,9 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
 
     settings = {"val_samples": 2, "val_temperature": 0.5, "max_turns": 4, "steps": 8, "eval_every": 4, "top_k": 50}
     settings |= {"keep_ratio": 0.5, "device": "cpu", "groups": 4, "group_size": 4, "lr": 5e-4, "adam_eps": 1e-5}
-    ns = argparse.Namespace(arms=["naive", "beam", "beam:coupled"], observation="grid_coord", **settings)
+    ns = argparse.Namespace(
+        arms=["naive", "beam", "beam:coupled"], observation="grid_coord", setting="tiny", **settings
+    )
     args = {arm: lc.job_args(ns, tmp_path, tmp_path / "m", arm, 3, tmp_path / arm) for arm in ns.arms}
     assert "trainer.val_before_train=true" in args["naive"]
     assert "trainer.val_before_train=false" in args["beam"] and "trainer.val_before_train=false" in args["beam:coupled"]
@@ -142,6 +144,40 @@ def test_learning_curve_jobs_share_step_zero_and_fit_their_sequences(repo_root, 
     assert sizes["actor_rollout_ref.actor.ppo_mini_batch_size"] == "2"  # the 2 groups StarPO-S keeps
     coords = dict(a.split("=", 1) for a in lc.cpu_sizes(4, 4, 0.5, 1e-4, max_turns=5, coords=True))
     assert coords["data.max_response_length"] == "640" and coords["actor_rollout_ref.rollout.max_model_len"] == "960"
+
+
+def test_learning_curve_main_setting_is_the_quickstart_job_per_arm(repo_root, monkeypatch, tmp_path):
+    """``--setting main`` trains the quickstart's job itself (same sizes, lr, model, data): per arm
+    and seed only the strategy, group mode, seeds, schedule and evaluation change."""
+    import argparse
+
+    from tsr_verl.cli import quickstart
+
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import learning_jobs as lc
+
+    ns = argparse.Namespace(setting="main", arms=["naive", "best_of_n", "best_of_n:coupled"], val_samples=1)
+    ns.__dict__ |= {"val_temperature": 1.0, "top_k": -1, "steps": 8, "eval_every": 4, "val": 96, "device": "cpu"}
+    args = {arm: lc.job_args(ns, tmp_path, tmp_path / "m", arm, 3, tmp_path / "r") for arm in ns.arms}
+    keys = [a.split("=", 1)[0] for a in args["naive"]]
+    assert len(keys) == len(set(keys))  # every setting once: the experiment's values replace the job's
+    base = quickstart.job(tmp_path / "r", tmp_path, tmp_path / "m", 8, "cpu").overrides
+    changed = {a.split("=", 1)[0] for a in set(args["naive"]) - set(base)}
+    assert changed == {
+        "actor_rollout_ref.rollout.custom.tsr.strategy",
+        "actor_rollout_ref.rollout.custom.tsr.group_mode",
+        "actor_rollout_ref.rollout.val_kwargs.n",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample",
+        "actor_rollout_ref.rollout.top_k",
+        "actor_rollout_ref.rollout.val_kwargs.top_k",
+        "data.seed",
+        "actor_rollout_ref.rollout.seed",
+        "trainer.test_freq",
+        "data.val_max_samples",
+    }
+    assert "data.val_max_samples=96" in args["naive"] and "trainer.val_before_train=true" in args["naive"]
+    assert "trainer.val_before_train=false" in args["best_of_n"]  # the seed's step 0 is naive's
+    assert "actor_rollout_ref.rollout.custom.tsr.group_mode=coupled" in args["best_of_n:coupled"]
 
 
 def test_warmstart_probe_scores_a_random_policy_near_uniform(repo_root, monkeypatch, tiny_model_dir, tmp_path):

@@ -28,6 +28,10 @@ GROUP_SIZE = 4
 """Episodes per group (GRPO group size, ``rollout.n``); each is its own TSR search."""
 CANDIDATES = 2
 """M: candidate answers proposed and scored per turn (best-of-N)."""
+MAX_TURNS = 3
+"""Turns per episode (one or two moves each)."""
+KEEP_RATIO = 0.5
+"""StarPO-S (on in the recipe): train on this share of the groups, those whose returns vary most."""
 STEPS = 10
 """Training steps (``--steps``)."""
 LR = 1e-4
@@ -90,7 +94,7 @@ def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str
             f"actor_rollout_ref.model.path={model_path}",
             "actor_rollout_ref.rollout.custom.tsr.strategy=best_of_n",
             f"actor_rollout_ref.rollout.custom.tsr.num_candidates={CANDIDATES}",
-            "actor_rollout_ref.rollout.custom.tsr.max_turns=3",
+            f"actor_rollout_ref.rollout.custom.tsr.max_turns={MAX_TURNS}",
             "actor_rollout_ref.rollout.custom.tsr.max_tokens_per_turn=24",
             # A 135M model rarely writes the exact format at first: play its first action word
             # (the turn keeps its format penalty, so the format still pays).
@@ -114,8 +118,7 @@ def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str
             "trainer.logger=[console,file]",
             f"trainer.default_local_dir={out_dir / 'checkpoints'}",
             "hydra.run.dir=" + str(out_dir / "hydra"),
-            # StarPO-S (on in the recipe): train on the half of the groups whose returns vary most.
-            "algorithm.reward_variance_filtering.top_k_ratio=0.5",
+            f"algorithm.reward_variance_filtering.top_k_ratio={KEEP_RATIO}",
         ],
     )
 
