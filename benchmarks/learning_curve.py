@@ -18,17 +18,22 @@ bootstrap CI over seeds; compute per arm (tokens generated, wall time). Writes
 ``learning_curve.json``, ``learning_curve.png`` (success vs step, mean and min-max band over
 seeds) and ``tsr_metrics.png`` (per-step TSR metrics of the first TSR run).
 
-CPU (default): the policy is a tiny random Llama (4 layers, hidden 256, SmolLM2 tokenizer) given a
-600-step warm-start on expert answers (``tsr_verl.integration.warmstart``, ``--warmstart-expert 1``:
-well-formed answers naming a shortest-path move; after 600 steps it puts ~0.48 of its action mass
-on such moves vs 0.32 for a uniform policy, so it starts with ~31% held-out success and features
-RL can sharpen; a format-only warm-start learned nothing in the pilots). Non-slippery 4x4
-FrozenLake, 4 turns of one move, observations with player/goal coordinates (``grid_coord``);
-lr 2e-4 with Adam eps 1e-5 (lr 5e-4 and 1e-3 degraded or collapsed the policy in the pilots).
-The pilots are in docs/results.md.
+CPU, ``--setting tiny`` (default): a tiny random Llama (4 layers, hidden 256, SmolLM2 tokenizer)
+after a 600-step warm-start on shortest-path answers (``--warmstart-expert 1``; it starts with
+~31% held-out success and features RL can sharpen); non-slippery 4x4 FrozenLake, 4 turns of one
+move, coordinates in the observation (``grid_coord``); lr 2e-4, Adam eps 1e-5. Why these values
+(and why not others): the pilots in docs/results.md.
 
     python benchmarks/learning_curve.py [--seeds 0 1 2 3 4] [--steps 8] [--eval-every 4]
                                         [--arms naive beam beam:coupled] [--val 128 --val-samples 2]
+
+``--setting main`` runs the quickstart's job instead (``tsr_verl.cli.quickstart.job``:
+SmolLM2-135M-Instruct, slippery FrozenLake, 3 turns, its sizes, lr 1e-4 and best-of-2), where naive
+GRPO was seen to raise success; per arm and seed only the strategy, group mode, seeds, schedule and
+evaluation change (the tiny-model flags do not apply). ≈ 8 min per run of 8 steps on 2 cores:
+
+    python benchmarks/learning_curve.py --setting main --arms naive best_of_n best_of_n:coupled \
+        --steps 8 --eval-every 8 --val-samples 1 --val-temperature 1.0
 
 GPU: ``--device gpu --model /path/to/Qwen2.5-0.5B-Instruct --slippery --observation grid
 --max-turns 5 --steps 200 --eval-every 10`` runs the paper's setting with the recipe's GPU sizes
@@ -238,12 +243,8 @@ def main() -> None:
         from tsr_verl.cli import quickstart
 
         ns.groups, ns.group_size, ns.lr = quickstart.GROUPS, quickstart.GROUP_SIZE, quickstart.LR
-        ns.keep_ratio, ns.max_turns, ns.slippery, ns.observation = (
-            quickstart.KEEP_RATIO,
-            quickstart.MAX_TURNS,
-            True,
-            "grid",
-        )
+        ns.keep_ratio, ns.max_turns = quickstart.KEEP_RATIO, quickstart.MAX_TURNS
+        ns.slippery, ns.observation = True, "grid"  # the recipe's env
     ns.out = ns.out.resolve()
     ns.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
