@@ -80,12 +80,9 @@ def prepare(ns: argparse.Namespace) -> tuple[Path, Path]:
 
     data = ns.out / "data"
     if ns.setting == "main":  # the quickstart's data and model
-        from tsr_verl.cli.jobs import Recipe
+        from tsr_verl.cli.quickstart import write_data
 
-        recipe = Recipe.load("frozenlake")
-        write_splits(
-            data, recipe.env, recipe.env_config, {"train": ns.steps * ns.groups, "val": ns.val}, progress=False
-        )
+        write_data(data, ns.steps, ns.val)
         return (Path(ns.model).resolve() if ns.model else prepare_default_model()), data
     env_config = {"size": 4, "p": 0.8, "is_slippery": ns.slippery, "observation_format": ns.observation}
     write_splits(

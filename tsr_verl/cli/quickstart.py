@@ -123,6 +123,15 @@ def job(out_dir: Path, data_dir: Path, model_path: Path, steps: int, device: str
     )
 
 
+def write_data(data_dir: Path, steps: int, val: int = VAL_EPISODES) -> None:
+    """The job's data in ``data_dir``: one epoch of exactly ``steps`` batches of ``GROUPS`` maps
+    (veRL stops at the end of the data) and ``val`` held-out maps, from the recipe's env settings."""
+    from tsr_verl.envs.datasets import write_splits
+
+    recipe = Recipe.load(RECIPE)
+    write_splits(data_dir, recipe.env, recipe.env_config, {"train": steps * GROUPS, "val": val}, progress=False)
+
+
 def run_quickstart(
     out_dir: Path, steps: int = STEPS, device: str = "cpu", model: Path | None = None, dry_run: bool = False
 ) -> int:
@@ -131,7 +140,6 @@ def run_quickstart(
     from tqdm import tqdm
 
     from tsr_verl.cli import launch
-    from tsr_verl.envs.datasets import write_splits
     from tsr_verl.integration.models import prepare_default_model
 
     if steps < 1:
@@ -139,12 +147,8 @@ def run_quickstart(
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = Path(model).resolve() if model else prepare_default_model()
-    # One epoch of exactly `steps` batches: veRL stops at the end of the data (total_epochs=1).
     data_dir = out_dir / "data"
-    recipe = Recipe.load(RECIPE)
-    write_splits(
-        data_dir, recipe.env, recipe.env_config, {"train": steps * GROUPS, "val": VAL_EPISODES}, progress=False
-    )
+    write_data(data_dir, steps)
     metrics_path, log_path = out_dir / "metrics.jsonl", out_dir / "train.log"
     device = launch.resolve_device(device)
     if dry_run:
